@@ -1,0 +1,172 @@
+# socklab: every entry point. `make help` lists them.
+#
+# Everything generated goes under build/ (build/san/ with SAN=1), so a
+# sanitizer build never mixes objects with a plain one. `make -j` is safe:
+# every file has exactly one rule that writes it.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := all
+.DELETE_ON_ERROR:
+
+# ---------------------------------------------------------------- settings --
+
+SAN ?= 0
+SRC ?= labs
+CC ?= gcc
+
+ifeq ($(SAN),1)
+BUILD := build/san
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+OPT := -O1
+else
+BUILD := build
+SAN_FLAGS :=
+OPT := -O2
+endif
+
+WARN := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes
+CFLAGS := -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) $(SAN_FLAGS) -Ilib
+LDFLAGS := $(SAN_FLAGS)
+LDLIBS := -pthread
+
+CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
+CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt -pthread)
+
+# Debian packages the project needs; `sudo make setup` installs the missing ones.
+DEB_PACKAGES := gcc make pkg-config check patch doxygen graphviz socat netcat-openbsd procps
+
+# ------------------------------------------------------------------- labs --
+
+# A lab is a folder NN-slug of labs/ (the handout has no solutions/).
+LAB_DIRS := $(sort $(notdir $(wildcard labs/[0-9][0-9]-*)))
+LAB_NUMS := $(foreach d,$(LAB_DIRS),$(firstword $(subst -, ,$(d))))
+lab_dir = $(filter $(1)-%,$(LAB_DIRS))
+
+# SRC selects the tree: labs (the student's), solutions, or any path laid out
+# like labs/. Its binaries go to build/labs/, build/solutions/ or build/ext/...
+SRC_DIR := $(patsubst %/,%,$(SRC))
+ifeq ($(SRC_DIR),labs)
+SRC_TAG := labs
+else ifeq ($(SRC_DIR),solutions)
+SRC_TAG := solutions
+else
+SRC_TAG := ext/$(subst /,_,$(subst .,_,$(abspath $(SRC_DIR))))
+endif
+OUT := $(BUILD)/$(SRC_TAG)
+
+# Extra libraries a lab's programs link with.
+LAB_LDLIBS_11 := -luring
+
+# ------------------------------------------------------------------- lib/ --
+
+LIB_SRCS := $(sort $(wildcard lib/*.c))
+LIB_OBJS := $(patsubst lib/%.c,$(BUILD)/lib/%.o,$(LIB_SRCS))
+LIB_A := $(BUILD)/lib/libsocklab.a
+LIB_H := lib/socklab.h
+
+$(BUILD)/lib/%.o: lib/%.c $(LIB_H)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(LIB_A): $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+# ------------------------------------------------------ lab programs (SRC) --
+
+# build/<tree>/NN-slug/server from <tree>/NN-slug/server.c, and so on.
+$(OUT)/%: $(SRC_DIR)/%.c $(LIB_A) $(LIB_H)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) $(LDLIBS) $(LAB_LDLIBS_$(firstword $(subst -, ,$(notdir $(@D)))))
+
+lab_bins = $(patsubst $(SRC_DIR)/%.c,$(OUT)/%,$(wildcard $(SRC_DIR)/$(call lab_dir,$(1))/*.c))
+
+# ------------------------------------------------------------ autograder --
+
+HARNESS_SRCS := $(sort $(wildcard tests/harness/*.c) $(wildcard tests/suites/*.c))
+HARNESS_HDRS := $(wildcard tests/harness/*.h) $(wildcard tests/suites/*.h)
+HARNESS_OBJS := $(patsubst tests/%.c,$(BUILD)/tests/obj/%.o,$(HARNESS_SRCS))
+TEST_CFLAGS := $(CFLAGS) $(CHECK_CFLAGS) -Itests/harness -Itests/suites
+
+$(BUILD)/tests/obj/%.o: tests/%.c $(HARNESS_HDRS) $(LIB_H)
+	@mkdir -p $(@D)
+	$(CC) $(TEST_CFLAGS) -c -o $@ $<
+
+# One autograder program per lab: build/tests/labNN.
+$(BUILD)/tests/lab%: $(BUILD)/tests/obj/labs/lab%.o $(HARNESS_OBJS) $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
+
+# Unit tests of lib/.
+UNIT_SRCS := $(sort $(wildcard tests/unit/*.c))
+$(BUILD)/tests/unit: $(patsubst tests/%.c,$(BUILD)/tests/obj/%.o,$(UNIT_SRCS)) $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
+
+# The fault-injection shim, preloaded into programs under test. It is never
+# built with sanitizers: they must see the real calls it forwards to.
+$(BUILD)/tests/faultshim.so: tests/shim/faultshim.c
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 -g $(WARN) -fPIC -shared -o $@ $< -ldl
+
+TEST_PROGS := $(foreach n,$(LAB_NUMS),$(BUILD)/tests/lab$(n))
+
+# ------------------------------------------------------- per-lab targets --
+
+define lab_rules
+.PHONY: lab$(1) test-lab$(1)
+lab$(1): $$(call lab_bins,$(1))
+	@echo "lab$(1): built $(SRC_DIR)/$$(call lab_dir,$(1)) into $(OUT)/$$(call lab_dir,$(1))"
+test-lab$(1): lab$(1) $(BUILD)/tests/lab$(1) $(BUILD)/tests/faultshim.so
+	@SOCKLAB_BIN=$(OUT)/$$(call lab_dir,$(1)) SOCKLAB_GUIDE_ROOT=$(SRC_DIR) $(BUILD)/tests/lab$(1)
+endef
+$(foreach n,$(LAB_NUMS),$(eval $(call lab_rules,$(n))))
+
+# ------------------------------------------------------------ entry points --
+
+.PHONY: all help lib tests test unit skeletons check-skeletons docs setup clean compile_commands.json print-out
+
+all: lib tests $(foreach n,$(LAB_NUMS),lab$(n)) ## build lib/, the autograder and every lab of SRC
+
+lib: $(LIB_A) ## build libsocklab
+
+tests: $(TEST_PROGS) $(BUILD)/tests/unit $(BUILD)/tests/faultshim.so ## build the autograder and the unit tests
+
+unit: $(BUILD)/tests/unit ## run the unit tests of lib/
+	$(BUILD)/tests/unit
+
+test: ## the project's own suite: unit tests, every solution, skeletons, mutants, the fault shim
+	@SAN=$(SAN) BUILD=$(BUILD) MAKE="$(MAKE)" LABS="$(LAB_NUMS)" tests/run-all
+
+skeletons: ## regenerate labs/*/*.c from the markers in solutions/
+	@tools/skeletonize --write $(LAB_DIRS)
+
+check-skeletons: ## fail if a committed skeleton differs from what the markers give
+	@tools/skeletonize --check $(LAB_DIRS)
+
+docs: ## Doxygen HTML of lib/ and the harness, with the lab guides, into build/docs
+	@mkdir -p build/docs
+	doxygen docs/Doxyfile
+
+compile_commands.json: ## write build/compile_commands.json for editors (clangd finds it there)
+	@tools/compdb "$(CC)" "$(CFLAGS)" "$(TEST_CFLAGS)" > build/compile_commands.json.tmp
+	@mv build/compile_commands.json.tmp build/compile_commands.json
+	@echo "wrote build/compile_commands.json"
+
+setup: ## (as root) install the Debian packages the project needs, then build everything
+	@tools/install-deps $(DEB_PACKAGES)
+	$(MAKE) all
+	$(MAKE) all SRC=solutions
+	@if [ -n "$${SUDO_UID:-}" ]; then chown -R "$$SUDO_UID:$$SUDO_GID" build; fi
+
+print-out:
+	@echo $(OUT)
+
+clean: ## remove build/
+	rm -rf build
+
+help: ## list every target
+	@echo "socklab targets (SRC=labs|solutions|PATH selects the tree, SAN=1 adds ASan+UBSan):"
+	@grep -hE '^[a-z][a-zA-Z0-9_.-]*:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([^:]+):.*## /  \1\t/' | expand -t 26
+	@echo "  labNN                   build lab NN ($(LAB_NUMS))"
+	@echo "  test-labNN              build lab NN and run its autograder"

@@ -1,0 +1,479 @@
+/**
+ * @file socklab.h
+ * @brief libsocklab: the small helper library every socklab program includes.
+ *
+ * One header, in the spirit of TLPI's `tlpi_hdr.h`: the system headers a
+ * socket program needs, and a handful of helpers for what an earlier lab has
+ * already taught, so that a later lab's code shows only its own lesson.
+ *
+ * The helpers come in two layers:
+ *
+ *  - **die-style** (`sl_die`, `sl_die_errno`, `sl_usage_error`): print
+ *    `prog: call: reason` and exit. For start-up code and clients only.
+ *  - **status-returning** (everything else): return -1 (or a status enum) and
+ *    leave errno, or a message in a caller's buffer. Anything a server calls
+ *    while it serves clients uses only these: one broken client must never
+ *    end the server.
+ *
+ * No helper keeps hidden static state: a line reader is a struct the caller
+ * owns and passes in, so every helper is safe to use from several threads.
+ */
+#ifndef SOCKLAB_H
+#define SOCKLAB_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* accept4, SOCK_CLOEXEC, MSG_NOSIGNAL, pipe2 */
+#endif
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------------------ */
+/** @name Errors: the die layer (start-up code and clients)                  */
+/** @{ */
+
+/** Exit status for a runtime error (SPEC "Every server", "Every client"). */
+#define SL_EXIT_RUNTIME 1
+/** Exit status for a bad command line. */
+#define SL_EXIT_USAGE 2
+/** Exit status of a UDP client that got no reply after its last try. */
+#define SL_EXIT_TIMEOUT 3
+
+/**
+ * @brief Set the program name used as the prefix of every diagnostic.
+ *
+ * Call it first thing in main(); the default prefix is `socklab`.
+ * @param argv0 usually `argv[0]`; only the part after the last `/` is kept.
+ */
+void sl_set_progname(const char *argv0);
+
+/** @brief The program name set by sl_set_progname(). */
+const char *sl_progname(void);
+
+/**
+ * @brief Print `prog: MESSAGE` on standard error and exit with @p status.
+ * @param status the exit status, such as #SL_EXIT_RUNTIME.
+ * @param fmt printf-style format of the message; never pass received data as
+ *        the format.
+ */
+void sl_die(int status, const char *fmt, ...)
+    __attribute__((noreturn, format(printf, 2, 3)));
+
+/**
+ * @brief Print `prog: MESSAGE: strerror(errno)` and exit with #SL_EXIT_RUNTIME.
+ *
+ * The usual way to report a failed call: `sl_die_errno("connect %s", peer)`
+ * prints `client: connect 127.0.0.1:50001: Connection refused`.
+ * @param fmt printf-style format naming the call and its argument.
+ */
+void sl_die_errno(const char *fmt, ...)
+    __attribute__((noreturn, format(printf, 1, 2)));
+
+/**
+ * @brief Print `prog: MESSAGE`, then the usage line, and exit with #SL_EXIT_USAGE.
+ * @param usage the usage text without the program name, e.g. `[-a ADDR] [-p PORT]`.
+ * @param fmt printf-style format of what was wrong.
+ */
+void sl_usage_error(const char *usage, const char *fmt, ...)
+    __attribute__((noreturn, format(printf, 2, 3)));
+
+/** @} */
+
+/* ------------------------------------------------------------------------ */
+/** @name Errors: the status layer (anything a server calls while serving)  */
+/** @{ */
+
+/** Size of an error-message buffer that always suffices for libsocklab. */
+#define SL_ERR_BYTES 256
+
+/**
+ * @brief Write `MESSAGE: strerror(errnum)` into a caller's buffer.
+ *
+ * The status-returning helpers report this way, redis-style, so that the
+ * caller decides whether an error ends the program or just one client.
+ * @param err the caller's buffer, or NULL to write nothing.
+ * @param errlen its size in bytes.
+ * @param errnum the errno value to describe, or 0 for a message that is not
+ *        about errno (then only MESSAGE is written).
+ * @param fmt printf-style format naming the call and its argument.
+ */
+void sl_set_err(char *err, size_t errlen, int errnum, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/**
+ * @brief Print `prog: MESSAGE: strerror(errno)` on standard error and go on.
+ *
+ * For a server to log a failure that ends one client, not itself.
+ * errno is preserved.
+ * @param fmt printf-style format naming the call.
+ */
+void sl_warn_errno(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/** @} */
+
+/* ------------------------------------------------------------------------ */
+/** @name Addresses: resolution and printing, IPv4 and IPv6                  */
+/** @{ */
+
+/** Room for `[ffff:...:ffff%ifname]:65535` and a terminating NUL. */
+#define SL_ADDR_BYTES 80
+
+/**
+ * @brief Format a socket address as `host:port` (IPv4) or `[host]:port` (IPv6).
+ *
+ * @param sa the address, AF_INET or AF_INET6 (any other family gives `?`).
+ * @param salen its length.
+ * @param out the caller's buffer, at least #SL_ADDR_BYTES.
+ * @param outlen its size.
+ * @return @p out, so that it can be used inside a printf argument list.
+ */
+char *sl_addr_format(const struct sockaddr *sa, socklen_t salen, char *out,
+                     size_t outlen);
+
+/**
+ * @brief Format the local address of a socket (getsockname) like sl_addr_format().
+ * @return @p out, or NULL with errno set when getsockname() fails.
+ */
+char *sl_sock_local(int fd, char *out, size_t outlen);
+
+/**
+ * @brief Format the peer address of a socket (getpeername) like sl_addr_format().
+ * @return @p out, or NULL with errno set when getpeername() fails.
+ */
+char *sl_sock_peer(int fd, char *out, size_t outlen);
+
+/**
+ * @brief Resolve a host and port with getaddrinfo(3).
+ *
+ * @param host an IPv4 or IPv6 literal or a host name.
+ * @param port a decimal port number, as text.
+ * @param socktype SOCK_STREAM or SOCK_DGRAM.
+ * @param passive true for an address to bind (AI_PASSIVE), false to connect.
+ * @param[out] res the list, to free with freeaddrinfo().
+ * @param err the caller's buffer for `getaddrinfo HOST: reason`.
+ * @param errlen its size.
+ * @return 0, or -1 with the message in @p err.
+ */
+int sl_resolve(const char *host, const char *port, int socktype, bool passive,
+               struct addrinfo **res, char *err, size_t errlen);
+
+/**
+ * @brief Compare two socket addresses: same family, address and port.
+ *
+ * The check a UDP client makes before it believes a reply (lab 02).
+ * An IPv4-mapped IPv6 address equals its IPv4 address.
+ * @return true when they name the same endpoint.
+ */
+bool sl_addr_equal(const struct sockaddr *a, socklen_t alen,
+                   const struct sockaddr *b, socklen_t blen);
+
+/** @} */
+
+/* ------------------------------------------------------------------------ */
+/** @name Sockets: listeners, connectors, descriptor flags                   */
+/** @{ */
+
+/**
+ * @brief Open a socket bound to @p host : @p port, listening if it is TCP.
+ *
+ * Tries each address getaddrinfo() returns; sets SO_REUSEADDR (so a server
+ * restarts at once on a port with connections in TIME_WAIT) and, for IPv6,
+ * IPV6_V6ONLY. The descriptor is close-on-exec. Lab 01 writes this sequence
+ * itself; later labs call this.
+ *
+ * @param host address to bind, as for sl_resolve().
+ * @param port decimal port, `0` for a free one.
+ * @param socktype SOCK_STREAM (listen() too) or SOCK_DGRAM (bind only).
+ * @param backlog listen() backlog; ignored for SOCK_DGRAM.
+ * @param err buffer for the reason, e.g. `bind 127.0.0.1:50006: Address already in use`.
+ * @param errlen its size.
+ * @return the descriptor, or -1 with the message in @p err.
+ */
+int sl_listen(const char *host, const char *port, int socktype, int backlog,
+              char *err, size_t errlen);
+
+/**
+ * @brief Open a socket connected to @p host : @p port.
+ *
+ * Tries each address in turn until one connects. For SOCK_DGRAM the connect
+ * only fixes the peer. The descriptor is close-on-exec.
+ * @param host host to reach, as for sl_resolve().
+ * @param port decimal port.
+ * @param socktype SOCK_STREAM or SOCK_DGRAM.
+ * @param err buffer for the reason, e.g. `connect 127.0.0.1:50001: Connection refused`.
+ * @param errlen its size.
+ * @return the descriptor, or -1 with the message in @p err (errno is that of
+ *         the last attempt).
+ */
+int sl_connect(const char *host, const char *port, int socktype, char *err,
+               size_t errlen);
+
+/**
+ * @brief Turn O_NONBLOCK on or off (fcntl F_GETFL/F_SETFL).
+ * @return 0, or -1 with errno set.
+ */
+int sl_set_nonblocking(int fd, bool on);
+
+/**
+ * @brief Turn FD_CLOEXEC on or off (fcntl F_GETFD/F_SETFD).
+ * @return 0, or -1 with errno set.
+ */
+int sl_set_cloexec(int fd, bool on);
+
+/**
+ * @brief Ignore SIGPIPE, so that writing to a vanished peer gives EPIPE
+ *        instead of killing the process.
+ * @return 0, or -1 with errno set.
+ */
+int sl_ignore_sigpipe(void);
+
+/** @} */
+
+/* ------------------------------------------------------------------------ */
+/** @name Full reads and writes                                              */
+/** @{ */
+
+/**
+ * @brief Read exactly @p len bytes, looping over short counts and EINTR.
+ *
+ * Works on any descriptor (read(2)). EINTR is retried, unless
+ * sl_stop_requested(): then a server stops waiting for its peer, and this
+ * returns -1 with errno EINTR.
+ * @return @p len; fewer when end of file came first (0 at once at EOF);
+ *         or -1 with errno set. EAGAIN on a non-blocking descriptor is an
+ *         error here.
+ */
+ssize_t sl_read_full(int fd, void *buf, size_t len);
+
+/**
+ * @brief Write all @p len bytes, looping over short counts and EINTR.
+ *
+ * On a socket it uses send(2) with MSG_NOSIGNAL, so a vanished peer gives
+ * EPIPE rather than SIGPIPE; on anything else write(2). EINTR is retried,
+ * unless sl_stop_requested(): then this returns -1 with errno EINTR.
+ * @return @p len, or -1 with errno set (bytes may have been written).
+ *         EAGAIN on a non-blocking descriptor is an error here.
+ */
+ssize_t sl_write_full(int fd, const void *buf, size_t len);
+
+/**
+ * @brief Copy between standard input, a connected socket and standard output.
+ *
+ * The loop at the heart of the stream clients (labs 01 and 03). It waits
+ * with poll(2) on both directions at once, because a client that first
+ * writes all its input and only then reads would deadlock as soon as the
+ * server's replies fill the socket buffers. At the end of input it shuts
+ * down the sending side (half-close) and keeps printing until the server
+ * closes.
+ *
+ * @param in_fd where the input comes from (usually 0).
+ * @param sock the connected stream socket.
+ * @param out_fd where the server's bytes go (usually 1).
+ * @param err buffer for the reason of a failure.
+ * @param errlen its size.
+ * Each direction holds at most 64 KiB in flight, so memory stays bounded
+ * however large the input; writes to the socket never block. EINTR is
+ * retried. Whatever the server sent is written to @p out_fd before the
+ * function returns.
+ *
+ * @return 0 when the input ended and then the server closed; -1 with a
+ *         message in @p err on an error (`recv: Connection reset by peer`),
+ *         or when the server closed before the input ended (`server closed
+ *         the connection before the input ended`).
+ */
+int sl_relay(int in_fd, int sock, int out_fd, char *err, size_t errlen);
+
+/** @} */
+
+/* ------------------------------------------------------------------------ */
+/** @name Line reader: framing a byte stream into lines                      */
+/** @{ */
+
+/** What sl_line_next(), sl_line_finish() and sl_line_read() report. */
+enum sl_line_status {
+    SL_LINE_OK = 0,       /**< a whole line is in the sl_line */
+    SL_LINE_TOO_LONG = 1, /**< a line passed the limit; the rest of it, up
+                               to its newline, will be discarded */
+    SL_LINE_NEED_MORE = 2,/**< no whole line buffered yet: read more */
+    SL_LINE_EOF = 3,      /**< the stream ended and nothing is left */
+    SL_LINE_ERROR = -1,   /**< a read failed; errno says why */
+};
+
+/**
+ * @brief Caller-owned state of a buffered line reader.
+ *
+ * Initialise with sl_line_reader_init(), release with sl_line_reader_free().
+ * The fields are private; they are visible so that the struct can live on the
+ * stack or inside a per-connection struct.
+ */
+struct sl_line_reader {
+    char *buf;        /**< storage, max_line + 2 bytes and more */
+    size_t cap;       /**< size of buf */
+    size_t start;     /**< first unconsumed byte */
+    size_t end;       /**< one past the last buffered byte */
+    size_t scanned;   /**< bytes after start already searched for '\n' */
+    size_t max_line;  /**< longest line accepted, counting neither '\n' nor a dropped '\r' */
+    bool discarding;  /**< inside an over-long line, dropping bytes until '\n' */
+};
+
+/** One line handed out by the reader: valid until the next call on it. */
+struct sl_line {
+    const char *data; /**< the line's bytes, without '\n' or a dropped '\r' */
+    size_t len;       /**< their number */
+};
+
+/**
+ * @brief Initialise a line reader for lines of at most @p max_line bytes.
+ * @return 0, or -1 with errno ENOMEM.
+ */
+int sl_line_reader_init(struct sl_line_reader *r, size_t max_line);
+
+/** @brief Release the reader's storage; the struct may be initialised again. */
+void sl_line_reader_free(struct sl_line_reader *r);
+
+/**
+ * @brief Copy bytes that arrived from elsewhere into the reader.
+ *
+ * For event loops that read the socket themselves. Takes as many bytes as
+ * there is room for; call sl_line_next() until it says SL_LINE_NEED_MORE, then
+ * feed the rest.
+ * @return how many bytes were taken (0 when the buffer is full).
+ */
+size_t sl_line_feed(struct sl_line_reader *r, const void *data, size_t len);
+
+/**
+ * @brief Read once from @p fd into the reader (read(2), retried on EINTR
+ *        unless sl_stop_requested()).
+ * @return bytes read, 0 at end of file, or -1 with errno set (EAGAIN on a
+ *         non-blocking descriptor with nothing to read).
+ */
+ssize_t sl_line_fill(struct sl_line_reader *r, int fd);
+
+/**
+ * @brief Take the next whole line out of what is buffered; never reads.
+ *
+ * A `\r` just before the `\n` is dropped. A line longer than max_line is
+ * reported once as SL_LINE_TOO_LONG as soon as that is certain, and its bytes
+ * up to and including its `\n` are then discarded.
+ * @param r the reader.
+ * @param[out] line set when SL_LINE_OK is returned.
+ * @return SL_LINE_OK, SL_LINE_TOO_LONG or SL_LINE_NEED_MORE.
+ */
+enum sl_line_status sl_line_next(struct sl_line_reader *r, struct sl_line *line);
+
+/**
+ * @brief At end of stream, hand out the last line if it had no `\n`.
+ *
+ * A `\r` at the very end of a cut-off line is kept: no `\n` follows it.
+ * Whole lines still buffered come out first, as from sl_line_next(); the
+ * rest of a line already reported as too long is dropped.
+ * @param r the reader.
+ * @param[out] line set when SL_LINE_OK is returned.
+ * @return SL_LINE_OK for a cut-off last line (once), SL_LINE_TOO_LONG if that
+ *         line is over the limit, otherwise SL_LINE_EOF (again on every
+ *         later call).
+ */
+enum sl_line_status sl_line_finish(struct sl_line_reader *r, struct sl_line *line);
+
+/**
+ * @brief Blocking convenience: the next line from @p fd, reading as needed.
+ *
+ * Combines sl_line_next(), sl_line_fill() and sl_line_finish().
+ * @return SL_LINE_OK, SL_LINE_TOO_LONG, SL_LINE_EOF, or SL_LINE_ERROR with
+ *         errno set.
+ */
+enum sl_line_status sl_line_read(struct sl_line_reader *r, int fd,
+                                 struct sl_line *line);
+
+/** @} */
+
+/* ------------------------------------------------------------------------ */
+/** @name Command lines, the ready line, and stopping on a signal            */
+/** @{ */
+
+/** Options every server and client share (SPEC "Every server"). */
+struct sl_opts {
+    const char *addr; /**< -a: address to bind or host to reach; default 127.0.0.1 */
+    const char *port; /**< -p: decimal port, 0 to 65535; default 50000 + lab */
+};
+
+/**
+ * @brief Handler for a program's own options, called by sl_parse_args().
+ * @param opt the option letter.
+ * @param arg its argument, or NULL for a flag.
+ * @param ctx the pointer given to sl_parse_args().
+ * @return 0 if accepted, -1 if the argument is invalid (usage error).
+ */
+typedef int (*sl_opt_handler)(int opt, const char *arg, void *ctx);
+
+/**
+ * @brief Parse `[-a ADDR] [-p PORT]` plus a program's own options.
+ *
+ * On a bad command line (unknown option, missing or invalid argument, a port
+ * that is not a number from 0 to 65535, a stray operand) it prints the reason
+ * and `usage: PROG [-a ADDR] [-p PORT] EXTRA` on standard error and exits
+ * with #SL_EXIT_USAGE. `-h` prints the usage on standard output and exits 0.
+ * It also calls sl_set_progname(). It restarts getopt() (glibc's `optind =
+ * 0`), so it may be called more than once. Option parsing stops at the
+ * first operand.
+ *
+ * @param argc, argv as given to main().
+ * @param default_port the lab's port as text, e.g. "50001".
+ * @param extra_optstring getopt(3) letters of the program's own options
+ *        (e.g. "t:r:"), or NULL.
+ * @param extra_usage their usage text (e.g. "[-t MS] [-r N]"), or NULL.
+ * @param handler called for each of the program's own options, or NULL.
+ * @param ctx passed to @p handler.
+ * @param[out] opts the shared options; the strings point into @p argv (or
+ *        are constants), so they live as long as it does.
+ */
+void sl_parse_args(int argc, char **argv, const char *default_port,
+                   const char *extra_optstring, const char *extra_usage,
+                   sl_opt_handler handler, void *ctx, struct sl_opts *opts);
+
+/**
+ * @brief Parse a decimal integer option argument in [min, max].
+ * @return 0 with the value in @p out, or -1 when @p arg is not such a number.
+ */
+int sl_parse_int(const char *arg, long min, long max, long *out);
+
+/**
+ * @brief Print the ready line `listening on ADDR:PORT` for a bound socket.
+ *
+ * Uses getsockname(), so the port is the one actually bound (port 0 asks the
+ * kernel to choose), and flushes standard output at once: the autograder
+ * waits for this line before it connects.
+ * @return 0, or -1 with errno set.
+ */
+int sl_print_ready(int fd);
+
+/**
+ * @brief Install SIGINT and SIGTERM handlers that only record the request.
+ *
+ * Installed without SA_RESTART, so a blocking accept(), recv() or
+ * recvfrom() returns EINTR and the loop can check sl_stop_requested().
+ * @return 0, or -1 with errno set.
+ */
+int sl_install_stop_handlers(void);
+
+/** @brief True once SIGINT or SIGTERM has arrived. Async-signal-safe. */
+bool sl_stop_requested(void);
+
+/** @} */
+
+#endif /* SOCKLAB_H */
