@@ -1,0 +1,443 @@
+/**
+ * @file harness.h
+ * @brief The autograder harness: run a student's program, talk to it,
+ *        look at it through /proc, and score what it did.
+ *
+ * Every lab's test program is built from this harness, the protocol suites
+ * in tests/suites/, and a short file of the lab's own properties. A test is a
+ * row of a table (struct hn_test): a name, points, a time bound, a hint into
+ * the lab guide, and a function. hn_main() turns the tables into a Check
+ * suite (fork mode, one TCase per test, an explicit timeout each), runs it,
+ * and prints a report, Check's summary line, `N passed, N failed` and
+ * `labNN: X/Y points`.
+ *
+ * Programs under test are hostile until proven otherwise. hn_spawn() starts
+ * one in its own process group, with closed inherited descriptors, rlimits
+ * and a parent-death signal; a thread drains its standard output and error
+ * into a bounded log; every wait has a deadline; and after every test, even
+ * one that timed out, the runner kills what is left.
+ */
+#ifndef SOCKLAB_HARNESS_H
+#define SOCKLAB_HARNESS_H
+
+#include "socklab.h"
+
+#include <check.h>
+#include <sys/types.h>
+
+/* ------------------------------------------------------------------------ */
+/** @name Tests, tables and the runner                                       */
+/** @{ */
+
+struct hn_test;
+
+/** The body of a test; it fails through hn_fail() and friends. */
+typedef void (*hn_test_fn)(const struct hn_test *t);
+
+/** One row of a test table: one Check test. */
+struct hn_test {
+    const char *name;   /**< unique identifier, e.g. `echo_binary` */
+    const char *title;  /**< what it checks, one line, for the report */
+    int points;         /**< what it is worth */
+    double timeout_s;   /**< Check's time bound for the whole test */
+    const char *hint;   /**< guide section to reread, e.g. `03-reverse: "Framing"` */
+    hn_test_fn fn;      /**< the test */
+    const void *param;  /**< the row's data, for functions shared by rows */
+};
+
+/** A table of tests, such as a protocol suite or a lab's own properties. */
+struct hn_table {
+    const char *name;            /**< e.g. `echo`, `lifecycle`, `lab01` */
+    const struct hn_test *tests; /**< its rows */
+    size_t count;                /**< how many */
+};
+
+/** Number of elements of a true array. */
+#define HN_COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+/** A table from an array of rows. */
+#define HN_TABLE(name, rows) { (name), (rows), HN_COUNT(rows) }
+
+/** Everything the runner needs to know about a lab. */
+struct hn_lab {
+    const char *id;                      /**< `lab01` */
+    const char *dir;                     /**< `01-tcp-echo` */
+    const char *title;                   /**< `TCP echo server and client` */
+    const struct hn_table *const *tables;/**< NULL-terminated */
+};
+
+/**
+ * @brief Run a lab's tests and print the report; the whole main() of a test
+ *        program.
+ *
+ * Command line: `labNN [--list] [TEST...]`. With names, only those tests run
+ * (the mutant check uses this). `--list` prints each test's name, points and
+ * title. Binaries are taken from the directory named by `SOCKLAB_BIN`.
+ *
+ * Environment: `SOCKLAB_BIN` (required), `SOCKLAB_SHIM` (path of the
+ * fault-injection shim to preload into every program under test),
+ * `SOCKLAB_TIME_SCALE` (multiplies every time bound, e.g. 3 under
+ * sanitizers), and Check's own CK_* variables (CK_TAP_LOG_FILE_NAME,
+ * CK_XML_LOG_FILE_NAME).
+ *
+ * @return the exit status: 0 when every test that ran passed, 1 otherwise,
+ *         2 on a bad command line.
+ */
+int hn_main(const struct hn_lab *lab, int argc, char **argv);
+
+/** @brief The test now running (inside a test only). */
+const struct hn_test *hn_current(void);
+
+/** @brief The lab now running (inside a test only). */
+const struct hn_lab *hn_current_lab(void);
+
+/**
+ * @brief Scale a time bound by `SOCKLAB_TIME_SCALE` (default 1).
+ * @param ms a time in milliseconds that suits an unsanitized build.
+ * @return the time to use.
+ */
+int hn_ms(int ms);
+
+/** @} */
+
+/* ------------------------------------------------------------------------ */
+/** @name Failing with a message a student can act on                       */
+/** @{ */
+
+/**
+ * @brief Fail the running test.
+ *
+ * The message should say what was sent, what was expected and what came
+ * back; hn_fail() adds the test's hint and the tail of the standard error of
+ * every program the test started, then aborts the test.
+ * @param fmt printf-style format.
+ */
+void hn_fail(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+
+/**
+ * @brief Fail with a standard three-part message: sent, expected, got.
+ *
+ * Byte strings are shown escaped and shortened (hn_show()), and the first
+ * differing offset is named.
+ * @param what one line saying what went wrong, e.g. `the echo differs`.
+ * @param sent description of what the test sent.
+ * @param expected the bytes expected.
+ * @param explen their number.
+ * @param got the bytes received.
+ * @param gotlen their number.
+ */
+void hn_fail_bytes(const char *what, const char *sent, const void *expected,
+                   size_t explen, const void *got, size_t gotlen)
+    __attribute__((noreturn));
+
+/**
+ * @brief Render bytes for a message: printable text in quotes with C escapes,
+ *        shortened in the middle, and the total length.
+ * @param data the bytes.
+ * @param len their number.
+ * @param out the caller's buffer.
+ * @param outlen its size (at least 64).
+ * @return @p out.
+ */
+char *hn_show(const void *data, size_t len, char *out, size_t outlen);
+
+/** @} */
+
+/* ------------------------------------------------------------------------ */
+/** @name Programs under test                                                */
+/** @{ */
+
+/** A running program started by hn_spawn(). Opaque. */
+struct hn_proc;
+
+/** How to start a program. Zero-initialise, then set what you need. */
+struct hn_spawn_opts {
+    const char *stdin_path;  /**< a file for standard input; NULL: a pipe
+                                  the test writes with hn_proc_stdin() */
+    const char *stdout_path; /**< a file for standard output; NULL: drained
+                                  into the bounded log */
+    bool no_shim;            /**< never preload the fault-injection shim */
+};
+
+/**
+ * @brief Start `$SOCKLAB_BIN/prog` with @p args.
+ *
+ * The child gets its own process group, a parent-death signal (SIGKILL),
+ * descriptors 0, 1 and 2 only, default signal dispositions and mask, no core
+ * dumps and a cap on file size. A thread drains its standard output and
+ * error. Fails the test if the program does not exist.
+ * @param prog `server` or `client`.
+ * @param args NULL-terminated arguments after the program name.
+ * @param opts options, or NULL for the defaults.
+ * @return the process; hn_stop() it, or let the runner clean up.
+ */
+struct hn_proc *hn_spawn(const char *prog, const char *const *args,
+                         const struct hn_spawn_opts *opts);
+
+/**
+ * @brief Start `server -a ADDR -p 0 EXTRA...` and wait for its ready line.
+ *
+ * Fails the test, with what the server printed, when it exits, prints
+ * something else first, or stays silent past the deadline.
+ * @param addr the -a address, or NULL for 127.0.0.1.
+ * @param extra NULL-terminated extra arguments, or NULL.
+ * @return the running server; hn_port() tells its port.
+ */
+struct hn_proc *hn_start_server(const char *addr, const char *const *extra);
+
+/**
+ * @brief Wait for the ready line `listening on ADDR:PORT`.
+ * @param p the program.
+ * @param timeout_ms the deadline.
+ * @return the port, or -1 (the reason is in hn_proc_why()).
+ */
+int hn_wait_ready(struct hn_proc *p, int timeout_ms);
+
+/** @brief The port from the ready line (0 before it). */
+int hn_port(const struct hn_proc *p);
+
+/** @brief The address the server was started with (`127.0.0.1` by default). */
+const char *hn_proc_addr(const struct hn_proc *p);
+
+/** @brief The process id. */
+pid_t hn_pid(const struct hn_proc *p);
+
+/**
+ * @brief Descriptor of the pipe to the program's standard input, or -1 when
+ *        it reads a file. Close it with hn_proc_close_stdin().
+ */
+int hn_proc_stdin(struct hn_proc *p);
+
+/** @brief Close the program's standard input pipe (it sees end of file). */
+void hn_proc_close_stdin(struct hn_proc *p);
+
+/**
+ * @brief Wait for the program to exit.
+ * @param p the program.
+ * @param timeout_ms the deadline.
+ * @param[out] status its wait status, as from waitpid().
+ * @return 0 when it exited, -1 when it is still running at the deadline.
+ */
+int hn_wait_exit(struct hn_proc *p, int timeout_ms, int *status);
+
+/**
+ * @brief Describe a wait status for a message: `exit status 1`,
+ *        `killed by signal 11 (Segmentation fault)`.
+ * @return @p out.
+ */
+char *hn_describe_status(int status, char *out, size_t outlen);
+
+/**
+ * @brief Send a signal to the program's whole process group.
+ * @return 0, or -1 with errno set.
+ */
+int hn_signal(struct hn_proc *p, int sig);
+
+/**
+ * @brief Stop the program: SIGTERM to its group, up to @p grace_ms to exit,
+ *        then SIGKILL; reap it and stop draining.
+ * @param p the program; freed.
+ * @param grace_ms how long SIGTERM has.
+ * @return the wait status of the program.
+ */
+int hn_stop(struct hn_proc *p, int grace_ms);
+
+/**
+ * @brief What the program wrote to standard output so far: the first
+ *        HN_LOG_HEAD_BYTES bytes kept, NUL-terminated.
+ * @param p the program.
+ * @param[out] len the number of bytes (may be NULL).
+ * @return a copy the caller frees.
+ */
+char *hn_stdout_copy(struct hn_proc *p, size_t *len);
+
+/**
+ * @brief The last lines of the program's standard error, for messages.
+ * @return a copy the caller frees ("" when it wrote nothing).
+ */
+char *hn_stderr_tail(struct hn_proc *p);
+
+/** @brief Total bytes the program wrote to standard output, kept or not. */
+size_t hn_stdout_total(struct hn_proc *p);
+
+/**
+ * @brief Wait until standard output contains @p needle.
+ * @return true if it appeared before the deadline.
+ */
+bool hn_wait_stdout(struct hn_proc *p, const char *needle, int timeout_ms);
+
+/** @brief Why the last hn_wait_ready() failed (valid until the next call). */
+const char *hn_proc_why(struct hn_proc *p);
+
+/** Bytes of standard output kept from the start. */
+#define HN_LOG_HEAD_BYTES (1024 * 1024)
+/** Bytes of standard error kept from the end. */
+#define HN_LOG_TAIL_BYTES (16 * 1024)
+
+/** @} */
+
+/* ------------------------------------------------------------------------ */
+/** @name Talking to a server: every call has a deadline                     */
+/** @{ */
+
+/**
+ * @brief Connect a TCP socket to @p addr : @p port.
+ * @param addr a literal such as `127.0.0.1` or `::1`.
+ * @param port the port.
+ * @param timeout_ms deadline for the handshake.
+ * @return the descriptor (blocking, close-on-exec), or -1 with errno set.
+ */
+int hn_connect(const char *addr, int port, int timeout_ms);
+
+/**
+ * @brief Connect to the server, or fail the test saying so.
+ * @return the descriptor.
+ */
+int hn_connect_or_fail(struct hn_proc *server);
+
+/**
+ * @brief Send all of @p len bytes with MSG_NOSIGNAL, waiting at most
+ *        @p timeout_ms in all.
+ * @return bytes sent (fewer on timeout or error, with errno set: ETIMEDOUT
+ *         for the deadline).
+ */
+size_t hn_send_all(int fd, const void *buf, size_t len, int timeout_ms);
+
+/**
+ * @brief Receive exactly @p len bytes, waiting at most @p timeout_ms in all.
+ * @return bytes received: fewer on end of stream (errno 0), timeout
+ *         (ETIMEDOUT) or error (errno set).
+ */
+size_t hn_recv_exact(int fd, void *buf, size_t len, int timeout_ms);
+
+/** Options of hn_transfer(). */
+struct hn_transfer_opts {
+    int timeout_ms;    /**< deadline for the whole transfer */
+    int read_pause_ms; /**< do not read for this long at first: a slow reader */
+    bool shut_wr;      /**< shut down the sending side once all is sent */
+};
+
+/**
+ * @brief Send @p outlen bytes and receive up to @p inlen at the same time.
+ *
+ * Sending and receiving together is what keeps a large echo from
+ * deadlocking: neither side's buffers fill up for good.
+ * @param fd a connected stream socket.
+ * @param out the bytes to send.
+ * @param outlen their number.
+ * @param in where the bytes received go.
+ * @param inlen how many to wait for.
+ * @param opts options, or NULL for a 10 s deadline.
+ * @return bytes received: fewer than @p inlen at end of stream (errno 0),
+ *         timeout (ETIMEDOUT) or error (errno set).
+ */
+size_t hn_transfer(int fd, const void *out, size_t outlen, void *in, size_t inlen,
+                   const struct hn_transfer_opts *opts);
+
+/**
+ * @brief Receive one line, up to and including `\n`, byte-exact.
+ * @param fd the socket.
+ * @param buf the caller's buffer; the line is NUL-terminated without `\n`.
+ * @param cap its size.
+ * @param timeout_ms the deadline.
+ * @return the length without `\n`, or -1 (end of stream, timeout, a line
+ *         that does not fit; errno says which: 0, ETIMEDOUT, EMSGSIZE).
+ */
+ssize_t hn_recv_line(int fd, char *buf, size_t cap, int timeout_ms);
+
+/**
+ * @brief Wait for the peer to close: true when recv() returns 0 (or
+ *        ECONNRESET) before the deadline with no data first.
+ * @param fd the socket.
+ * @param timeout_ms the deadline.
+ * @param[out] extra if not NULL, set to the number of unexpected bytes that
+ *        arrived before the close.
+ */
+bool hn_expect_eof(int fd, int timeout_ms, size_t *extra);
+
+/**
+ * @brief Close with a reset: SO_LINGER of 0, then close(), so the peer gets
+ *        RST instead of FIN.
+ */
+void hn_close_reset(int fd);
+
+/**
+ * @brief Fill @p buf with a reproducible byte pattern.
+ * @param buf the buffer.
+ * @param len its size.
+ * @param seed selects the pattern; the same seed gives the same bytes.
+ */
+void hn_pattern(void *buf, size_t len, uint32_t seed);
+
+/**
+ * @brief Create a file of @p len pattern bytes in the test's temporary folder.
+ * @return its path, to free.
+ */
+char *hn_pattern_file(size_t len, uint32_t seed);
+
+/**
+ * @brief A fresh path in the test program's temporary folder (removed when
+ *        the program ends).
+ * @param name a short name for the file.
+ * @return the path, to free.
+ */
+char *hn_temp_path(const char *name);
+
+/** @} */
+
+/* ------------------------------------------------------------------------ */
+/** @name Inspecting a process through /proc                                 */
+/** @{ */
+
+/** @brief Number of threads (`Threads:` of /proc/PID/status), or -1. */
+int hn_threads(pid_t pid);
+
+/**
+ * @brief Child processes of @p pid (scans /proc/ * /stat for the parent id).
+ * @param pid the parent.
+ * @param[out] out their ids (may be NULL).
+ * @param max room in @p out.
+ * @return how many there are (possibly more than @p max).
+ */
+int hn_children(pid_t pid, pid_t *out, int max);
+
+/** @brief Number of children of @p pid that are zombies (state Z). */
+int hn_zombies(pid_t pid);
+
+/** @brief Number of open descriptors (entries of /proc/PID/fd), or -1. */
+int hn_fd_count(pid_t pid);
+
+/**
+ * @brief The descriptors of @p pid that are sockets.
+ * @param pid the process.
+ * @param[out] out their numbers.
+ * @param max room in @p out.
+ * @return how many there are, or -1.
+ */
+int hn_socket_fds(pid_t pid, int *out, int max);
+
+/**
+ * @brief The `flags:` of /proc/PID/fdinfo/FD (open flags, such as O_NONBLOCK).
+ * @return 0 with the flags in @p flags, or -1.
+ */
+int hn_fd_flags(pid_t pid, int fd, unsigned *flags);
+
+/** @brief The process's CPU time, user plus system, in seconds, or -1. */
+double hn_cpu_seconds(pid_t pid);
+
+/** @brief Resident set size (VmRSS) in KiB, or -1. */
+long hn_rss_kib(pid_t pid);
+
+/** @brief The one-letter state (R, S, D, Z, T...) of /proc/PID/stat, or '?'. */
+char hn_state(pid_t pid);
+
+/**
+ * @brief Wait until every thread of @p pid sleeps (state S): it is blocked
+ *        in a system call such as accept() or recv().
+ * @return true if that happened before the deadline.
+ */
+bool hn_wait_blocked(pid_t pid, int timeout_ms);
+
+/** @} */
+
+#endif /* SOCKLAB_HARNESS_H */
