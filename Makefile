@@ -124,7 +124,7 @@ $(foreach n,$(LAB_NUMS),$(eval $(call lab_rules,$(n))))
 
 # ------------------------------------------------------------ entry points --
 
-.PHONY: all help lib tests test unit skeletons check-skeletons docs setup clean compile_commands.json print-out
+.PHONY: all help lib tests test unit skeletons check-skeletons docs setup clean compile_commands.json print-out print-deps
 
 all: lib tests $(foreach n,$(LAB_NUMS),lab$(n)) ## build lib/, the autograder and every lab of SRC
 
@@ -149,6 +149,7 @@ docs: ## Doxygen HTML of lib/ and the harness, with the lab guides, into build/d
 	doxygen docs/Doxyfile
 
 compile_commands.json: ## write build/compile_commands.json for editors (clangd finds it there)
+	@mkdir -p build
 	@tools/compdb "$(CC)" "$(CFLAGS)" "$(TEST_CFLAGS)" > build/compile_commands.json.tmp
 	@mv build/compile_commands.json.tmp build/compile_commands.json
 	@echo "wrote build/compile_commands.json"
@@ -161,6 +162,9 @@ setup: ## (as root) install the Debian packages the project needs, then build ev
 
 print-out:
 	@echo $(OUT)
+
+print-deps:
+	@echo $(DEB_PACKAGES)
 
 clean: ## remove build/
 	rm -rf build
