@@ -253,6 +253,10 @@ size_t hn_transfer(int fd, const void *out, size_t outlen, void *in, size_t inle
     char *i = in;
     size_t sent = 0, got = 0;
     bool shut = false;
+    /* A peer that has stopped moving for this long will not move again:
+     * give up early rather than wait out the whole deadline. */
+    long idle_ms = hn_ms(HN_IDLE_MS);
+    long last_progress = start;
     errno = 0;
     while (got < inlen) {
         if (sent == outlen && opts->shut_wr && !shut) {
@@ -260,7 +264,8 @@ size_t hn_transfer(int fd, const void *out, size_t outlen, void *in, size_t inle
             shut = true;
         }
         long now = now_ms();
-        if (now >= deadline) {
+        if (now >= deadline || (now >= read_from && now - last_progress > idle_ms &&
+                                now - read_from > idle_ms)) {
             errno = ETIMEDOUT;
             break;
         }
@@ -270,6 +275,8 @@ size_t hn_transfer(int fd, const void *out, size_t outlen, void *in, size_t inle
         long wait = deadline - now;
         if (!reading && read_from - now < wait)
             wait = read_from - now;
+        if (wait > 100)
+            wait = 100; /* wake up to check for an idle peer */
         int r = poll(&pfd, 1, (int)wait);
         if (r < 0 && errno != EINTR)
             break;
@@ -278,15 +285,18 @@ size_t hn_transfer(int fd, const void *out, size_t outlen, void *in, size_t inle
         if (pfd.revents & POLLOUT) {
             size_t chunk = outlen - sent < 65536 ? outlen - sent : 65536;
             ssize_t n = send(fd, o + sent, chunk, MSG_NOSIGNAL | MSG_DONTWAIT);
-            if (n > 0)
+            if (n > 0) {
                 sent += (size_t)n;
-            else if (n < 0 && errno != EAGAIN && errno != EINTR)
+                last_progress = now_ms();
+            } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
                 break;
+            }
         }
         if (reading && (pfd.revents & (POLLIN | POLLHUP | POLLERR))) {
             ssize_t n = recv(fd, i + got, inlen - got, MSG_DONTWAIT);
             if (n > 0) {
                 got += (size_t)n;
+                last_progress = now_ms();
             } else if (n == 0) {
                 errno = 0;
                 break;

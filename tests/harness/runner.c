@@ -280,6 +280,11 @@ int hn_main(const struct hn_lab *lab, int argc, char **argv)
                         "(make test-%s does it)\n", argv[0], lab->id);
         return 2;
     }
+    const char *shim = getenv("SOCKLAB_SHIM");
+    if (shim && *shim && access(shim, R_OK) != 0) {
+        fprintf(stderr, "%s: SOCKLAB_SHIM=%s: %s\n", argv[0], shim, strerror(errno));
+        return 2;
+    }
     read_time_scale();
     signal(SIGPIPE, SIG_IGN);
     prctl(PR_SET_CHILD_SUBREAPER, 1);

@@ -100,7 +100,7 @@ static void test_bulk(const struct hn_test *t)
         snprintf(sent, sizeof sent, "%zu MiB on one connection, sending and reading at once%s",
                  b->size / MIB, b->read_pause_ms ? " (but not reading for the first second)" : "");
         if (got < b->size && e == ETIMEDOUT)
-            hn_fail("Only %zu of %zu bytes came back before the deadline.\n  sent: %s\n"
+            hn_fail("Only %zu of %zu bytes came back, then nothing more.\n  sent: %s\n"
                     "A server that loses the rest when send() would block, or that stops "
                     "after one recv(), does this. Every recv()'d byte must be sent back, "
                     "all of it (send() may send less than asked).",

@@ -194,7 +194,7 @@ static void test_reset(const struct hn_test *t)
 static const struct hn_test server_rows[] = {
     { "reverse_ascii", "an ASCII line comes back reversed", 5, 10, HINT_REVERSE, test_exchange,
       &x_ascii },
-    { "reverse_korean", "가나다 becomes 다나가: code points, not bytes", 6, 10, HINT_REVERSE,
+    { "reverse_korean", "가나다 becomes 다나가: code points, not bytes", 7, 10, HINT_REVERSE,
       test_exchange, &x_korean },
     { "reverse_mixed_utf8", "1- to 4-byte characters mixed reverse as characters", 5, 10,
       HINT_REVERSE, test_exchange, &x_mixed },
@@ -206,15 +206,15 @@ static const struct hn_test server_rows[] = {
       test_pipelined, NULL },
     { "reverse_byte_by_byte", "a line sent one byte per segment is one line", 6, 15,
       HINT_LINES, test_exchange, &x_bytewise },
-    { "reverse_invalid_utf8", "invalid UTF-8 gets ERR invalid UTF-8; the next line works", 6,
+    { "reverse_invalid_utf8", "invalid UTF-8 gets ERR invalid UTF-8; the next line works", 7,
       10, HINT_UTF8, test_exchange, &x_invalid },
     { "reverse_nul_percent", "NUL and %n%s inside a line are just characters", 4, 10,
       HINT_REVERSE, test_exchange, &x_nul },
-    { "reverse_too_long", "a line over 4096 bytes gets ERR line too long, once", 6, 15,
+    { "reverse_too_long", "a line over 4096 bytes gets ERR line too long, once", 7, 15,
       HINT_LONG, test_too_long, NULL },
     { "reverse_at_limit", "4096 bytes pass, 4097 do not", 5, 15, HINT_LONG, test_at_limit,
       NULL },
-    { "reverse_last_line", "a last line cut off by FIN is answered, then close", 5, 10,
+    { "reverse_last_line", "a last line cut off by FIN is answered, then close", 6, 10,
       HINT_LAST, test_exchange, &x_last },
     { "reverse_last_line_bytewise", "the same, a byte per segment", 3, 10, HINT_LAST,
       test_exchange, &x_last_bytewise },
@@ -292,7 +292,7 @@ static const int many_lines = 1;
 static const struct hn_test client_rows[] = {
     { "reverse_client_lines", "two lines in, two answers out, exit 0", 5, 10, HINT_CLIENT,
       test_client_lines, NULL },
-    { "reverse_client_many", "200000 lines: no deadlock, every answer in order", 5, 40,
+    { "reverse_client_many", "200000 lines: no deadlock, every answer in order", 6, 40,
       HINT_CLIENT, test_client_lines, &many_lines },
 };
 

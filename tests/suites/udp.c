@@ -153,22 +153,22 @@ static void test_ipv6(const struct hn_test *t)
 }
 
 static const struct hn_test server_rows[] = {
-    { "udp_hello", "a datagram comes back with the same bytes", 5, 10, HINT_ANSWER, test_dgram,
+    { "udp_hello", "a datagram comes back with the same bytes", 7, 10, HINT_ANSWER, test_dgram,
       &d_hello },
-    { "udp_empty", "an empty datagram (0 bytes) is answered", 4, 10, HINT_ANSWER, test_dgram,
+    { "udp_empty", "an empty datagram (0 bytes) is answered", 5, 10, HINT_ANSWER, test_dgram,
       &d_empty },
-    { "udp_one_byte", "a 1-byte datagram is answered", 3, 10, HINT_ANSWER, test_dgram, &d_one },
-    { "udp_1400", "a 1400-byte datagram comes back whole", 4, 10, HINT_ANSWER, test_dgram,
+    { "udp_one_byte", "a 1-byte datagram is answered", 4, 10, HINT_ANSWER, test_dgram, &d_one },
+    { "udp_1400", "a 1400-byte datagram comes back whole", 5, 10, HINT_ANSWER, test_dgram,
       &d_1400 },
-    { "udp_max", "the largest datagram, 65507 bytes, comes back whole", 5, 10, HINT_ANSWER,
+    { "udp_max", "the largest datagram, 65507 bytes, comes back whole", 7, 10, HINT_ANSWER,
       test_dgram, &d_max },
-    { "udp_binary", "NUL and %n%s in a datagram come back unchanged", 4, 10, HINT_ANSWER,
+    { "udp_binary", "NUL and %n%s in a datagram come back unchanged", 5, 10, HINT_ANSWER,
       test_dgram, &d_binary },
-    { "udp_boundaries", "5 datagrams sent at once come back as 5, same sizes", 5, 10,
+    { "udp_boundaries", "5 datagrams sent at once come back as 5, same sizes", 7, 10,
       HINT_ANSWER, test_boundaries, NULL },
-    { "udp_many_clients", "8 clients at once each get their own replies", 5, 15, HINT_ANSWER,
+    { "udp_many_clients", "8 clients at once each get their own replies", 7, 15, HINT_ANSWER,
       test_many_clients, NULL },
-    { "udp_ipv6", "-a ::1 serves IPv6 and prints [::1]:PORT", 3, 10, HINT_BIND, test_ipv6,
+    { "udp_ipv6", "-a ::1 serves IPv6 and prints [::1]:PORT", 5, 10, HINT_BIND, test_ipv6,
       NULL },
 };
 
@@ -372,17 +372,17 @@ static void test_refused(const struct hn_test *t)
 }
 
 static const struct hn_test client_rows[] = {
-    { "udpc_lines", "each line is a datagram; each reply printed with a newline", 5, 15,
+    { "udpc_lines", "each line is a datagram; each reply printed with a newline", 7, 15,
       HINT_SEND, test_udp_client, &c_lines },
-    { "udpc_retry", "two lost datagrams: the third try gets the answer", 5, 15, HINT_RETRY,
+    { "udpc_retry", "two lost datagrams: the third try gets the answer", 7, 15, HINT_RETRY,
       test_udp_client, &c_retry },
-    { "udpc_no_server", "no reply: r+1 tries of t ms, a message, exit 3", 5, 15, HINT_RETRY,
+    { "udpc_no_server", "no reply: r+1 tries of t ms, a message, exit 3", 7, 15, HINT_RETRY,
       test_udp_client, &c_silent },
-    { "udpc_refused", "a closed port counts as no reply: exit 3", 3, 15, HINT_RETRY,
+    { "udpc_refused", "a closed port counts as no reply: exit 3", 5, 15, HINT_RETRY,
       test_refused, NULL },
-    { "udpc_wrong_source", "a reply from another port is not the server's: ignored", 4, 15,
+    { "udpc_wrong_source", "a reply from another port is not the server's: ignored", 6, 15,
       HINT_BELIEVE, test_udp_client, &c_stranger },
-    { "udpc_wrong_bytes", "a reply with other bytes is ignored; the right one printed", 4, 15,
+    { "udpc_wrong_bytes", "a reply with other bytes is ignored; the right one printed", 6, 15,
       HINT_BELIEVE, test_udp_client, &c_wrong_bytes },
 };
 
