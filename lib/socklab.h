@@ -62,7 +62,14 @@
  */
 void sl_set_progname(const char *argv0);
 
-/** @brief The program name set by sl_set_progname(). */
+/**
+ * @brief The program name set by sl_set_progname().
+ *
+ * For a program that prints its own diagnostics in the same `prog: ...`
+ * form as the helpers.
+ * @return the name, `socklab` until sl_set_progname() is called; it points
+ *         into `argv[0]` (or is a constant), so it is never freed.
+ */
 const char *sl_progname(void);
 
 /**
@@ -147,13 +154,24 @@ char *sl_addr_format(const struct sockaddr *sa, socklen_t salen, char *out,
 
 /**
  * @brief Format the local address of a socket (getsockname) like sl_addr_format().
+ *
+ * Shows which address and port the kernel actually chose, e.g. after a bind
+ * to port 0 or the implicit bind of a connect().
+ * @param fd a bound or connected socket.
+ * @param out the caller's buffer, at least #SL_ADDR_BYTES.
+ * @param outlen its size.
  * @return @p out, or NULL with errno set when getsockname() fails.
  */
 char *sl_sock_local(int fd, char *out, size_t outlen);
 
 /**
  * @brief Format the peer address of a socket (getpeername) like sl_addr_format().
- * @return @p out, or NULL with errno set when getpeername() fails.
+ *
+ * @param fd a connected socket.
+ * @param out the caller's buffer, at least #SL_ADDR_BYTES.
+ * @param outlen its size.
+ * @return @p out, or NULL with errno set when getpeername() fails (ENOTCONN
+ *         on a socket that is not connected).
  */
 char *sl_sock_peer(int fd, char *out, size_t outlen);
 
@@ -175,9 +193,18 @@ int sl_resolve(const char *host, const char *port, int socktype, bool passive,
 /**
  * @brief Compare two socket addresses: same family, address and port.
  *
- * The check a UDP client makes before it believes a reply (lab 02).
- * An IPv4-mapped IPv6 address equals its IPv4 address.
- * @return true when they name the same endpoint.
+ * The check a UDP client makes before it believes a reply (lab 02): any
+ * host can send a datagram to its port, so the sender must be the server.
+ * An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`, what a dual-stack socket
+ * reports for an IPv4 peer) equals its IPv4 address. Two IPv6 scope ids
+ * must agree only when both are given (not 0).
+ * @param a the first address.
+ * @param alen its length.
+ * @param b the second address.
+ * @param blen its length.
+ * @return true when they name the same endpoint; false when they do not, or
+ *         when either is not AF_INET or AF_INET6 or is too short for its
+ *         family.
  */
 bool sl_addr_equal(const struct sockaddr *a, socklen_t alen,
                    const struct sockaddr *b, socklen_t blen);
@@ -225,12 +252,22 @@ int sl_connect(const char *host, const char *port, int socktype, char *err,
 
 /**
  * @brief Turn O_NONBLOCK on or off (fcntl F_GETFL/F_SETFL).
+ *
+ * Reads the flags first and changes only this one, because F_SETFL replaces
+ * all the file status flags at once.
+ * @param fd the descriptor.
+ * @param on true for non-blocking, false for blocking.
  * @return 0, or -1 with errno set.
  */
 int sl_set_nonblocking(int fd, bool on);
 
 /**
  * @brief Turn FD_CLOEXEC on or off (fcntl F_GETFD/F_SETFD).
+ *
+ * A close-on-exec descriptor is closed when the process execs another
+ * program, so a socket does not leak into it.
+ * @param fd the descriptor.
+ * @param on true to close it on exec, false to let it be inherited.
  * @return 0, or -1 with errno set.
  */
 int sl_set_cloexec(int fd, bool on);
@@ -254,6 +291,9 @@ int sl_ignore_sigpipe(void);
  * Works on any descriptor (read(2)). EINTR is retried, unless
  * sl_stop_requested(): then a server stops waiting for its peer, and this
  * returns -1 with errno EINTR.
+ * @param fd the descriptor to read.
+ * @param buf where the bytes go, room for @p len.
+ * @param len how many bytes to read.
  * @return @p len; fewer when end of file came first (0 at once at EOF);
  *         or -1 with errno set. EAGAIN on a non-blocking descriptor is an
  *         error here.
@@ -266,6 +306,9 @@ ssize_t sl_read_full(int fd, void *buf, size_t len);
  * On a socket it uses send(2) with MSG_NOSIGNAL, so a vanished peer gives
  * EPIPE rather than SIGPIPE; on anything else write(2). EINTR is retried,
  * unless sl_stop_requested(): then this returns -1 with errno EINTR.
+ * @param fd the descriptor to write.
+ * @param buf the bytes.
+ * @param len their number.
  * @return @p len, or -1 with errno set (bytes may have been written).
  *         EAGAIN on a non-blocking descriptor is an error here.
  */
@@ -281,16 +324,16 @@ ssize_t sl_write_full(int fd, const void *buf, size_t len);
  * down the sending side (half-close) and keeps printing until the server
  * closes.
  *
- * @param in_fd where the input comes from (usually 0).
- * @param sock the connected stream socket.
- * @param out_fd where the server's bytes go (usually 1).
- * @param err buffer for the reason of a failure.
- * @param errlen its size.
  * Each direction holds at most 64 KiB in flight, so memory stays bounded
  * however large the input; writes to the socket never block. EINTR is
  * retried. Whatever the server sent is written to @p out_fd before the
  * function returns.
  *
+ * @param in_fd where the input comes from (usually 0).
+ * @param sock the connected stream socket.
+ * @param out_fd where the server's bytes go (usually 1).
+ * @param err buffer for the reason of a failure.
+ * @param errlen its size.
  * @return 0 when the input ended and then the server closed; -1 with a
  *         message in @p err on an error (`recv: Connection reset by peer`),
  *         or when the server closed before the input ended (`server closed
@@ -326,24 +369,35 @@ struct sl_line_reader {
     size_t cap;       /**< size of buf */
     size_t start;     /**< first unconsumed byte */
     size_t end;       /**< one past the last buffered byte */
-    size_t scanned;   /**< bytes after start already searched for '\n' */
-    size_t max_line;  /**< longest line accepted, counting neither '\n' nor a dropped '\r' */
-    bool discarding;  /**< inside an over-long line, dropping bytes until '\n' */
+    size_t scanned;   /**< bytes after start already searched for `\n` */
+    size_t max_line;  /**< longest line accepted, counting neither `\n` nor a
+                           dropped `\r` */
+    bool discarding;  /**< inside an over-long line, dropping bytes until `\n` */
 };
 
 /** One line handed out by the reader: valid until the next call on it. */
 struct sl_line {
-    const char *data; /**< the line's bytes, without '\n' or a dropped '\r' */
+    const char *data; /**< the line's bytes, without `\n` or a dropped `\r`;
+                           not NUL-terminated */
     size_t len;       /**< their number */
 };
 
 /**
  * @brief Initialise a line reader for lines of at most @p max_line bytes.
+ *
+ * The limit is what keeps a server's memory bounded: a client that sends
+ * bytes without ever a newline gets SL_LINE_TOO_LONG, not an ever-growing
+ * buffer.
+ * @param r the caller's reader, in any state (it is overwritten).
+ * @param max_line longest line accepted, without its newline.
  * @return 0, or -1 with errno ENOMEM.
  */
 int sl_line_reader_init(struct sl_line_reader *r, size_t max_line);
 
-/** @brief Release the reader's storage; the struct may be initialised again. */
+/**
+ * @brief Release the reader's storage; the struct may be initialised again.
+ * @param r the reader; its buffered bytes are lost.
+ */
 void sl_line_reader_free(struct sl_line_reader *r);
 
 /**
@@ -352,6 +406,9 @@ void sl_line_reader_free(struct sl_line_reader *r);
  * For event loops that read the socket themselves. Takes as many bytes as
  * there is room for; call sl_line_next() until it says SL_LINE_NEED_MORE, then
  * feed the rest.
+ * @param r the reader.
+ * @param data the bytes that arrived.
+ * @param len their number.
  * @return how many bytes were taken (0 when the buffer is full).
  */
 size_t sl_line_feed(struct sl_line_reader *r, const void *data, size_t len);
@@ -359,8 +416,15 @@ size_t sl_line_feed(struct sl_line_reader *r, const void *data, size_t len);
 /**
  * @brief Read once from @p fd into the reader (read(2), retried on EINTR
  *        unless sl_stop_requested()).
+ *
+ * One read(2) per call, so an event loop can call it when poll() says the
+ * descriptor is readable without ever blocking on it.
+ * @param r the reader; take out every whole line (sl_line_next()) before
+ *        filling again.
+ * @param fd the descriptor to read.
  * @return bytes read, 0 at end of file, or -1 with errno set (EAGAIN on a
- *         non-blocking descriptor with nothing to read).
+ *         non-blocking descriptor with nothing to read; ENOBUFS when the
+ *         buffer is full because whole lines were left in it).
  */
 ssize_t sl_line_fill(struct sl_line_reader *r, int fd);
 
@@ -393,7 +457,12 @@ enum sl_line_status sl_line_finish(struct sl_line_reader *r, struct sl_line *lin
 /**
  * @brief Blocking convenience: the next line from @p fd, reading as needed.
  *
- * Combines sl_line_next(), sl_line_fill() and sl_line_finish().
+ * Combines sl_line_next(), sl_line_fill() and sl_line_finish(). For a
+ * thread or process that serves one client; an event loop uses the three
+ * itself, so that it never blocks.
+ * @param r the reader.
+ * @param fd the descriptor to read, blocking.
+ * @param[out] line set when SL_LINE_OK is returned.
  * @return SL_LINE_OK, SL_LINE_TOO_LONG, SL_LINE_EOF, or SL_LINE_ERROR with
  *         errno set.
  */
@@ -432,7 +501,8 @@ typedef int (*sl_opt_handler)(int opt, const char *arg, void *ctx);
  * 0`), so it may be called more than once. Option parsing stops at the
  * first operand.
  *
- * @param argc, argv as given to main().
+ * @param argc as given to main().
+ * @param argv as given to main().
  * @param default_port the lab's port as text, e.g. "50001".
  * @param extra_optstring getopt(3) letters of the program's own options
  *        (e.g. "t:r:"), or NULL.
@@ -447,7 +517,15 @@ void sl_parse_args(int argc, char **argv, const char *default_port,
                    sl_opt_handler handler, void *ctx, struct sl_opts *opts);
 
 /**
- * @brief Parse a decimal integer option argument in [min, max].
+ * @brief Parse a decimal integer option argument in [@p min, @p max].
+ *
+ * Stricter than strtol(3), which would accept leading blanks, a `+` and
+ * trailing junk: the whole argument must be digits, with at most a leading
+ * minus sign. errno is left unchanged.
+ * @param arg the text, e.g. optarg; NULL is rejected.
+ * @param min smallest value accepted.
+ * @param max largest value accepted.
+ * @param[out] out the value; untouched on failure.
  * @return 0 with the value in @p out, or -1 when @p arg is not such a number.
  */
 int sl_parse_int(const char *arg, long min, long max, long *out);
@@ -458,6 +536,7 @@ int sl_parse_int(const char *arg, long min, long max, long *out);
  * Uses getsockname(), so the port is the one actually bound (port 0 asks the
  * kernel to choose), and flushes standard output at once: the autograder
  * waits for this line before it connects.
+ * @param fd the bound (for TCP, listening) socket.
  * @return 0, or -1 with errno set.
  */
 int sl_print_ready(int fd);
@@ -471,7 +550,14 @@ int sl_print_ready(int fd);
  */
 int sl_install_stop_handlers(void);
 
-/** @brief True once SIGINT or SIGTERM has arrived. Async-signal-safe. */
+/**
+ * @brief Whether SIGINT or SIGTERM has arrived. Async-signal-safe.
+ *
+ * The handlers only set a flag, because almost nothing else is safe inside a
+ * signal handler; the program checks it here, between calls, and stops.
+ * @return true once sl_install_stop_handlers()'s handlers caught SIGINT or
+ *         SIGTERM.
+ */
 bool sl_stop_requested(void);
 
 /** @} */

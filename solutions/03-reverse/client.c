@@ -8,7 +8,7 @@
  * It is lab 01's echo client with sl_connect() in place of the connect loop
  * written by hand: the bytes go through unchanged, and the server does the
  * framing. The client needs no line reader, but it must still read and write
- * at the same time: 200000 lines sent before any answer is read fill the
+ * at the same time: 1000000 lines sent before any answer is read fill the
  * socket buffers both ways, and then neither side can move.
  *
  * Read: connect(2), shutdown(2), poll(2), tcp(7).

@@ -9,15 +9,19 @@
  *
  * The lesson is framing. TCP carries a stream of bytes, not messages: one
  * recv() may return half a line, or three lines and the start of a fourth.
- * A line reader (the caller-owned struct sl_line_reader) keeps what has
- * arrived and hands out whole lines; the server answers each one as soon as
- * it is complete, and when the stream ends, answers a last line that had no
- * newline. A line longer than the limit is answered with an error and
- * dropped as it arrives, so a client that never sends a newline cannot make
- * the server buffer without end.
+ * So each connection has a buffer, a struct line_buffer that belongs to the
+ * code serving that connection, where bytes wait until their '\n' has come.
+ * After each recv() the server cuts every whole line out of the buffer and
+ * answers it, and moves the rest, the start of the next line, to the front
+ * for the next recv() to complete. When the stream ends, what is left is a
+ * last line without its newline, answered like the others. A line too long
+ * for the buffer is answered with an error and its bytes are dropped as they
+ * come, so a client that never sends a newline cannot make the server buffer
+ * without end. (libsocklab's struct sl_line_reader does the same job; later
+ * labs use it, now that this one has shown how it works.)
  *
- * Read: recv(2), tcp(7), utf-8(7), RFC 3629 (the UTF-8 rules: section 3 and
- * the table in section 4).
+ * Read: recv(2), memchr(3), memmove(3), tcp(7), utf-8(7), RFC 3629 (the
+ * UTF-8 rules: section 3 and the table in section 4).
  *
  * Usage: server [-a ADDR] [-p PORT]   (default 127.0.0.1, port 50003)
  */
@@ -27,11 +31,25 @@
 #define BACKLOG 16
 /* The longest line answered, counting neither '\n' nor a '\r' before it. */
 #define MAX_LINE_BYTES 4096
-/* One recv() takes at most this much. */
-#define READ_BYTES (16 * 1024)
+/* Room for the longest line, its '\r' and its '\n'. So a full buffer with no
+ * '\n' in it holds more than MAX_LINE_BYTES of one line, even if its last
+ * byte is a '\r' that a '\n' could still turn into part of the line ending. */
+#define LINE_BUFFER_BYTES (MAX_LINE_BYTES + 2)
 
 #define ANSWER_INVALID "ERR invalid UTF-8\n"
 #define ANSWER_TOO_LONG "ERR line too long\n"
+
+/*
+ * The framing state of one connection. It must outlive each recv(), since a
+ * line may come in many pieces, and belong to that one connection: a static
+ * buffer would glue one client's half line to the next client's bytes (and,
+ * in lab 05, to other threads' bytes).
+ */
+struct line_buffer {
+    char data[LINE_BUFFER_BYTES]; /* data[0..len): received, not yet answered */
+    size_t len;
+    bool discarding; /* the line now arriving was answered as too long */
+};
 
 /*
  * How many bytes the UTF-8 sequence that starts with `lead` takes, from 1 to
@@ -119,9 +137,12 @@ static void reverse_utf8(const char *in, size_t len, char *out)
     // END TODO
 }
 
-/* Send one whole answer. Returns 0, or -1 when the client is gone (logged). */
+/* Send one whole answer. Returns 0, or -1 when the client is gone (logged)
+ * or the server is stopping. */
 static int send_answer(int fd, const char *answer, size_t len, const char *peer)
 {
+    /* sl_write_full() is lab 01's send_all(): it loops over short counts and
+     * EINTR, and gives up with EINTR once a stop has been requested. */
     if (sl_write_full(fd, answer, len) < 0) {
         if (errno != EINTR)
             sl_warn_errno("send to %s", peer);
@@ -131,55 +152,132 @@ static int send_answer(int fd, const char *answer, size_t len, const char *peer)
 }
 
 /*
- * Answer one line, as the reader reported it: SL_LINE_OK with the line, or
- * SL_LINE_TOO_LONG. Returns 0, or -1 when the client is gone.
+ * Answer one line cut out of the buffer: its len bytes, without the '\n' and
+ * without a '\r' dropped before it. Returns 0, or -1 when the client is gone.
  */
-static int answer_line(int fd, enum sl_line_status status, const struct sl_line *line,
+static int answer_line(int fd, struct line_buffer *lb, const char *line, size_t len,
                        const char *peer)
 {
-    // BEGIN TODO 4: Lines that are too long: when the reader says
-    //   SL_LINE_TOO_LONG, `line` holds nothing; answer ANSWER_TOO_LONG. The
-    //   reader reports such a line once and then drops its bytes up to the
-    //   next newline by itself, so memory stays bounded however long it is.
-    if (status == SL_LINE_TOO_LONG)
+    // BEGIN TODO 4: Lines that are too long, at their newline. If
+    //   lb->discarding is set, this "line" is only the end of a line that
+    //   was already answered ANSWER_TOO_LONG: clear the flag and answer
+    //   nothing. Otherwise a line of more than MAX_LINE_BYTES (it came whole,
+    //   so its '\n' told how long it is) is answered ANSWER_TOO_LONG.
+    if (lb->discarding) {
+        lb->discarding = false;
+        return 0;
+    }
+    if (len > MAX_LINE_BYTES)
         return send_answer(fd, ANSWER_TOO_LONG, strlen(ANSWER_TOO_LONG), peer);
-    // SKELETON: if (status == SL_LINE_TOO_LONG)
+    // SKELETON: (void)lb;
+    // SKELETON: if (len > MAX_LINE_BYTES)
     // SKELETON:     sl_die(SL_EXIT_RUNTIME, "TODO 4 not done yet: a line is too long");
     // END TODO
-    if (!utf8_valid(line->data, line->len))
+    if (!utf8_valid(line, len))
         return send_answer(fd, ANSWER_INVALID, strlen(ANSWER_INVALID), peer);
 
     /* Build the whole answer, then send it with one call: one system call
      * and, usually, one segment per answer, not one per character. */
     char reply[MAX_LINE_BYTES + 1];
-    reverse_utf8(line->data, line->len, reply);
-    reply[line->len] = '\n';
-    return send_answer(fd, reply, line->len + 1, peer);
+    reverse_utf8(line, len, reply);
+    reply[len] = '\n';
+    return send_answer(fd, reply, len + 1, peer);
 }
 
 /*
- * Answer every whole line the reader holds. Returns 0, or -1 when the client
- * is gone.
+ * The buffer is full and holds no '\n': the line in it is too long, whatever
+ * comes next. Answer it now, once, and drop its bytes, so that the buffer
+ * has room again. Returns 0, or -1 when the client is gone.
  */
-static int answer_buffered_lines(int fd, struct sl_line_reader *reader, const char *peer)
+static int drop_long_line(int fd, struct line_buffer *lb, const char *peer)
 {
-    // BEGIN TODO 1: Read lines: take every whole line out of the reader and
-    //   answer it. Call sl_line_next() until it says SL_LINE_NEED_MORE (no
-    //   whole line left: the rest must be read first), and pass each status
-    //   it gives (SL_LINE_OK with a line, or SL_LINE_TOO_LONG) and the line
-    //   to answer_line(). Return -1 as soon as answer_line() does.
-    struct sl_line line;
-    enum sl_line_status status;
-    while ((status = sl_line_next(reader, &line)) != SL_LINE_NEED_MORE) {
-        if (answer_line(fd, status, &line, peer) < 0)
-            return -1;
+    // BEGIN TODO 4: Lines that are too long, before their newline. Answer
+    //   ANSWER_TOO_LONG, unless lb->discarding says this line was answered
+    //   already (a long line fills the buffer many times). Then empty the
+    //   buffer (lb->len = 0) and set lb->discarding: the rest of the line is
+    //   dropped as it comes, and answer_line() clears the flag when its '\n'
+    //   arrives. Memory stays bounded however long the line.
+    int result = 0;
+    if (!lb->discarding)
+        result = send_answer(fd, ANSWER_TOO_LONG, strlen(ANSWER_TOO_LONG), peer);
+    lb->discarding = true;
+    lb->len = 0;
+    return result;
+    // SKELETON: (void)fd;
+    // SKELETON: (void)lb;
+    // SKELETON: (void)peer;
+    // SKELETON: sl_die(SL_EXIT_RUNTIME, "TODO 4 not done yet: a line is too long");
+    // END TODO
+}
+
+/*
+ * Receive what has arrived into the free space at the end of the buffer,
+ * after the bytes kept from earlier calls. Returns the number of bytes added,
+ * 0 at the end of the stream, or -1 when the client is gone or the server is
+ * stopping. The caller leaves free space: recv() into 0 bytes would return 0
+ * and look like the end of the stream.
+ */
+static ssize_t receive_more(int fd, struct line_buffer *lb, const char *peer)
+{
+    // BEGIN TODO 1: Read lines, part 1: recv(2) into the free space of the
+    //   buffer, lb->data + lb->len, at most sizeof lb->data - lb->len bytes,
+    //   and add what came to lb->len. The bytes already there are the start
+    //   of a line: append to them, never overwrite them. On EINTR recv again
+    //   unless sl_stop_requested(); on another error (such as ECONNRESET)
+    //   log it with sl_warn_errno("recv from %s", peer). Return recv's count.
+    for (;;) {
+        ssize_t n = recv(fd, lb->data + lb->len, sizeof lb->data - lb->len, 0);
+        if (n >= 0) {
+            lb->len += (size_t)n;
+            return n;
+        }
+        if (errno == EINTR && !sl_stop_requested())
+            continue;
+        if (errno != EINTR)
+            sl_warn_errno("recv from %s", peer);
+        return -1;
     }
+    // SKELETON: (void)fd;
+    // SKELETON: (void)lb;
+    // SKELETON: (void)peer;
+    // SKELETON: sl_die(SL_EXIT_RUNTIME, "TODO 1 not done yet: nothing received");
+    // END TODO
+}
+
+/*
+ * Answer every whole line in the buffer, then move what is left (the start
+ * of a line whose '\n' has not come yet) to the front. Returns 0, or -1 when
+ * the client is gone.
+ */
+static int answer_whole_lines(int fd, struct line_buffer *lb, const char *peer)
+{
+    // BEGIN TODO 1: Read lines, part 2: the framing. Find each '\n' in
+    //   lb->data[0..lb->len) with memchr(3); the line is the bytes from where
+    //   the last one ended up to it, less a '\r' just before the '\n'. Pass
+    //   it to answer_line() (return -1 as soon as that does), and look for
+    //   the next '\n' after this one: one recv() may bring many lines. When
+    //   none is left, move the rest to the front with memmove(3) (the ranges
+    //   may overlap) and set lb->len to what is left.
+    size_t start = 0; /* where the next line begins */
+    const char *newline;
+    while ((newline = memchr(lb->data + start, '\n', lb->len - start)) != NULL) {
+        size_t end = (size_t)(newline - lb->data);
+        size_t len = end - start;
+        /* "\r\n" ends a line too; a '\r' anywhere else is a character. */
+        if (len > 0 && lb->data[end - 1] == '\r')
+            len--;
+        if (answer_line(fd, lb, lb->data + start, len, peer) < 0)
+            return -1;
+        start = end + 1;
+    }
+    lb->len -= start;
+    memmove(lb->data, lb->data + start, lb->len);
     return 0;
     // SKELETON: (void)fd;
-    // SKELETON: (void)reader;
+    // SKELETON: (void)lb;
     // SKELETON: (void)peer;
     // SKELETON: (void)answer_line; /* call it for each line */
-    // SKELETON: sl_die(SL_EXIT_RUNTIME, "TODO 1 not done yet: no line read");
+    // SKELETON: sl_die(SL_EXIT_RUNTIME, "TODO 1 not done yet: no line cut out");
     // END TODO
 }
 
@@ -188,62 +286,51 @@ static int answer_buffered_lines(int fd, struct sl_line_reader *reader, const ch
  * until the client ends its stream. Returns true at the end of the stream,
  * false when the client is gone or the server is stopping.
  */
-static bool answer_until_eof(int fd, struct sl_line_reader *reader, const char *peer)
+static bool answer_until_eof(int fd, struct line_buffer *lb, const char *peer)
 {
-    char buf[READ_BYTES];
     for (;;) {
         /* recv() returns what has arrived so far: part of a line, or many
          * lines and part of one more. Never assume one recv() is one line. */
-        ssize_t n = recv(fd, buf, sizeof buf, 0);
-        if (n == 0)
-            return true;
-        if (n < 0) {
-            if (errno == EINTR && !sl_stop_requested())
-                continue;
-            if (errno != EINTR)
-                sl_warn_errno("recv from %s", peer);
+        ssize_t n = receive_more(fd, lb, peer);
+        if (n <= 0)
+            return n == 0;
+        /* Answer every whole line before reading again: the client may be
+         * waiting for those answers before it sends anything more. */
+        if (answer_whole_lines(fd, lb, peer) < 0)
             return false;
-        }
-        /* The reader takes what it has room for; answering the lines it
-         * holds makes room for the rest. */
-        for (size_t fed = 0; fed < (size_t)n;) {
-            fed += sl_line_feed(reader, buf + fed, (size_t)n - fed);
-            if (answer_buffered_lines(fd, reader, peer) < 0)
-                return false;
-        }
+        /* What is left has no '\n'. If it fills the buffer, it is too long;
+         * dropping it also makes room for the next recv(). */
+        if (lb->len == sizeof lb->data && drop_long_line(fd, lb, peer) < 0)
+            return false;
     }
 }
 
 /* At the end of the stream, answer a last line that had no newline. */
-static void answer_last_line(int fd, struct sl_line_reader *reader, const char *peer)
+static void answer_last_line(int fd, struct line_buffer *lb, const char *peer)
 {
-    // BEGIN TODO 5: The last line: bytes after the last newline are a line
-    //   too, cut off by the end of the stream. sl_line_finish() hands them
-    //   out (SL_LINE_OK, or SL_LINE_TOO_LONG if there are too many) or says
-    //   SL_LINE_EOF when nothing is left; answer them like any other line.
-    struct sl_line line;
-    enum sl_line_status status = sl_line_finish(reader, &line);
-    if (status != SL_LINE_EOF)
-        answer_line(fd, status, &line, peer);
+    // BEGIN TODO 5: The last line: bytes left in the buffer when the stream
+    //   ends are a line too, cut off by the end of the stream. If there are
+    //   any, answer them with answer_line() like any other line; it also
+    //   knows when they are the end of a line already answered as too long.
+    //   No '\n' follows them, so a '\r' at their end stays part of the line.
+    if (lb->len > 0)
+        answer_line(fd, lb, lb->data, lb->len, peer);
     // SKELETON: (void)fd;
-    // SKELETON: (void)reader;
     // SKELETON: (void)peer;
+    // SKELETON: if (lb->len > 0)
+    // SKELETON:     sl_die(SL_EXIT_RUNTIME, "TODO 5 not done yet: last line not answered");
     // END TODO
 }
 
 /* Serve one client: answer its lines until it ends its stream. */
 static void reverse_lines(int fd, const char *peer)
 {
-    /* Each client gets its own reader: a line cut in two by the network
-     * must never be glued to another client's bytes. */
-    struct sl_line_reader reader;
-    if (sl_line_reader_init(&reader, MAX_LINE_BYTES) < 0) {
-        sl_warn_errno("line reader for %s", peer);
-        return;
-    }
-    if (answer_until_eof(fd, &reader, peer))
-        answer_last_line(fd, &reader, peer);
-    sl_line_reader_free(&reader);
+    /* A fresh, empty buffer for each client, on this function's stack: a
+     * line cut in two by the network must never be glued to another
+     * client's bytes. */
+    struct line_buffer lb = {.len = 0, .discarding = false};
+    if (answer_until_eof(fd, &lb, peer))
+        answer_last_line(fd, &lb, peer);
 }
 
 /*
@@ -279,9 +366,9 @@ int main(int argc, char **argv)
     if (sl_install_stop_handlers() < 0)
         sl_die_errno("sigaction SIGINT/SIGTERM");
 
-    // BEGIN TODO 1: Read lines: write answer_buffered_lines() above, then delete
-    //   this sl_die(). It keeps the unfinished server from starting at all,
-    //   so that every test fails at once with a clear reason.
+    // BEGIN TODO 1: Read lines: write receive_more() and answer_whole_lines()
+    //   above, then delete this sl_die(). It keeps the unfinished server from
+    //   starting at all, so that every test fails at once with a clear reason.
     // SKELETON: sl_die(SL_EXIT_RUNTIME, "TODO 1 not done yet: no line can be read");
     // END TODO
     char err[SL_ERR_BYTES];

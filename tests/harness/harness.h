@@ -70,9 +70,10 @@ struct hn_lab {
  * @brief Run a lab's tests and print the report; the whole main() of a test
  *        program.
  *
- * Command line: `labNN [--list] [TEST...]`. With names, only those tests run
- * (the mutant check uses this). `--list` prints each test's name, points and
- * title. Binaries are taken from the directory named by `SOCKLAB_BIN`.
+ * Command line: `labNN [--list | --hints | TEST...]`. With names, only those
+ * tests run (the mutant check uses this). `--list` prints each test's name,
+ * points and title; `--hints` each test's name and hint. Binaries are taken
+ * from the directory named by `SOCKLAB_BIN`.
  *
  * Environment: `SOCKLAB_BIN` (required), `SOCKLAB_SHIM` (path of the
  * fault-injection shim to preload into every program under test),
@@ -80,15 +81,27 @@ struct hn_lab {
  * sanitizers), and Check's own CK_* variables (CK_TAP_LOG_FILE_NAME,
  * CK_XML_LOG_FILE_NAME).
  *
+ * @param lab the lab: its tables of tests and the names in the report.
+ * @param argc as given to main().
+ * @param argv as given to main().
  * @return the exit status: 0 when every test that ran passed, 1 otherwise,
- *         2 on a bad command line.
+ *         2 on a bad command line or environment (no `SOCKLAB_BIN`, an
+ *         unreadable `SOCKLAB_SHIM`).
  */
 int hn_main(const struct hn_lab *lab, int argc, char **argv);
 
-/** @brief The test now running (inside a test only). */
+/**
+ * @brief The test now running (inside a test only).
+ *
+ * Lets a function shared by several rows read its row's hn_test::param.
+ * @return the row of the running test, or NULL outside a test.
+ */
 const struct hn_test *hn_current(void);
 
-/** @brief The lab now running (inside a test only). */
+/**
+ * @brief The lab now running (inside a test only).
+ * @return the lab given to hn_main().
+ */
 const struct hn_lab *hn_current_lab(void);
 
 /**
@@ -193,22 +206,43 @@ struct hn_proc *hn_start_server(const char *addr, const char *const *extra);
  */
 int hn_wait_ready(struct hn_proc *p, int timeout_ms);
 
-/** @brief The port from the ready line (0 before it). */
+/**
+ * @brief The port from the ready line.
+ *
+ * The server is started with `-p 0`, so the kernel picks a free port and
+ * the ready line is the only way to learn it.
+ * @param p the program.
+ * @return the port, or 0 before hn_wait_ready() succeeded.
+ */
 int hn_port(const struct hn_proc *p);
 
-/** @brief The address the server was started with (`127.0.0.1` by default). */
+/**
+ * @brief The address the server was started with.
+ * @param p the program.
+ * @return its `-a` address, `127.0.0.1` by default; valid while @p p lives.
+ */
 const char *hn_proc_addr(const struct hn_proc *p);
 
-/** @brief The process id. */
+/**
+ * @brief The process id, for the /proc inspectors such as hn_threads().
+ * @param p the program.
+ * @return its pid, which is also its process group id.
+ */
 pid_t hn_pid(const struct hn_proc *p);
 
 /**
- * @brief Descriptor of the pipe to the program's standard input, or -1 when
- *        it reads a file. Close it with hn_proc_close_stdin().
+ * @brief Descriptor of the pipe to the program's standard input.
+ * @param p the program.
+ * @return the descriptor to write to, or -1 when it reads a file or the
+ *         pipe was closed. Close it with hn_proc_close_stdin().
  */
 int hn_proc_stdin(struct hn_proc *p);
 
-/** @brief Close the program's standard input pipe (it sees end of file). */
+/**
+ * @brief Close the program's standard input pipe, so that it sees end of
+ *        file: how a test tells a client its input is over.
+ * @param p the program; closing twice does nothing.
+ */
 void hn_proc_close_stdin(struct hn_proc *p);
 
 /**
@@ -223,13 +257,21 @@ int hn_wait_exit(struct hn_proc *p, int timeout_ms, int *status);
 /**
  * @brief Describe a wait status for a message: `exit status 1`,
  *        `killed by signal 11 (Segmentation fault)`.
+ * @param status a wait status, as from hn_wait_exit() or hn_stop().
+ * @param out the caller's buffer.
+ * @param outlen its size; the text is cut to fit.
  * @return @p out.
  */
 char *hn_describe_status(int status, char *out, size_t outlen);
 
 /**
  * @brief Send a signal to the program's whole process group.
- * @return 0, or -1 with errno set.
+ *
+ * The group, not only the pid, so that children a server forked get it
+ * too, even after the program itself has been reaped.
+ * @param p the program.
+ * @param sig the signal, e.g. SIGTERM.
+ * @return 0, or -1 with errno set (ESRCH when nothing of the group is left).
  */
 int hn_signal(struct hn_proc *p, int sig);
 
@@ -253,20 +295,36 @@ char *hn_stdout_copy(struct hn_proc *p, size_t *len);
 
 /**
  * @brief The last lines of the program's standard error, for messages.
+ *
+ * A few lines from the last #HN_LOG_TAIL_BYTES bytes kept: the end is where
+ * a failing program says why.
+ * @param p the program.
  * @return a copy the caller frees ("" when it wrote nothing).
  */
 char *hn_stderr_tail(struct hn_proc *p);
 
-/** @brief Total bytes the program wrote to standard output, kept or not. */
+/**
+ * @brief Total bytes the program wrote to standard output, kept or not.
+ * @param p the program.
+ * @return the count, which may exceed #HN_LOG_HEAD_BYTES.
+ */
 size_t hn_stdout_total(struct hn_proc *p);
 
 /**
  * @brief Wait until standard output contains @p needle.
- * @return true if it appeared before the deadline.
+ * @param p the program.
+ * @param needle the text to look for in the kept output.
+ * @param timeout_ms the deadline.
+ * @return true if it appeared before the deadline; false at the deadline,
+ *         or as soon as the program closed its standard output without it.
  */
 bool hn_wait_stdout(struct hn_proc *p, const char *needle, int timeout_ms);
 
-/** @brief Why the last hn_wait_ready() failed (valid until the next call). */
+/**
+ * @brief Why the last hn_wait_ready() failed, for a message.
+ * @param p the program.
+ * @return the reason; valid until the next call on @p p.
+ */
 const char *hn_proc_why(struct hn_proc *p);
 
 /** Bytes of standard output kept from the start. */
@@ -291,6 +349,11 @@ int hn_connect(const char *addr, int port, int timeout_ms);
 
 /**
  * @brief Connect to the server, or fail the test saying so.
+ *
+ * Uses the address and port of the ready line, with a 3 s deadline (scaled
+ * by hn_ms()).
+ * @param server a server whose ready line has been seen, as from
+ *        hn_start_server().
  * @return the descriptor.
  */
 int hn_connect_or_fail(struct hn_proc *server);
@@ -298,6 +361,13 @@ int hn_connect_or_fail(struct hn_proc *server);
 /**
  * @brief Send all of @p len bytes with MSG_NOSIGNAL, waiting at most
  *        @p timeout_ms in all.
+ *
+ * MSG_NOSIGNAL, because a server that closed early must fail the test with a
+ * message, not kill the test process with SIGPIPE.
+ * @param fd a connected socket.
+ * @param buf the bytes.
+ * @param len their number.
+ * @param timeout_ms the deadline for all of them.
  * @return bytes sent (fewer on timeout or error, with errno set: ETIMEDOUT
  *         for the deadline).
  */
@@ -305,10 +375,20 @@ size_t hn_send_all(int fd, const void *buf, size_t len, int timeout_ms);
 
 /**
  * @brief Receive exactly @p len bytes, waiting at most @p timeout_ms in all.
+ *
+ * A stream socket may deliver the bytes in any number of pieces, so one
+ * recv() is never enough.
+ * @param fd a connected socket.
+ * @param buf room for @p len bytes.
+ * @param len how many to wait for.
+ * @param timeout_ms the deadline for all of them.
  * @return bytes received: fewer on end of stream (errno 0), timeout
  *         (ETIMEDOUT) or error (errno set).
  */
 size_t hn_recv_exact(int fd, void *buf, size_t len, int timeout_ms);
+
+/** hn_transfer() gives up when nothing moved for this long (scaled). */
+#define HN_IDLE_MS 3000
 
 /** Options of hn_transfer(). */
 struct hn_transfer_opts {
@@ -321,7 +401,8 @@ struct hn_transfer_opts {
  * @brief Send @p outlen bytes and receive up to @p inlen at the same time.
  *
  * Sending and receiving together is what keeps a large echo from
- * deadlocking: neither side's buffers fill up for good.
+ * deadlocking: neither side's buffers fill up for good. It gives up early,
+ * with ETIMEDOUT, when nothing has moved for #HN_IDLE_MS.
  * @param fd a connected stream socket.
  * @param out the bytes to send.
  * @param outlen their number.
@@ -352,12 +433,19 @@ ssize_t hn_recv_line(int fd, char *buf, size_t cap, int timeout_ms);
  * @param timeout_ms the deadline.
  * @param[out] extra if not NULL, set to the number of unexpected bytes that
  *        arrived before the close.
+ * @return true when the peer closed (or the socket failed, e.g. ECONNRESET)
+ *         and no data came first; false when data came or the deadline
+ *         passed.
  */
 bool hn_expect_eof(int fd, int timeout_ms, size_t *extra);
 
 /**
  * @brief Close with a reset: SO_LINGER of 0, then close(), so the peer gets
  *        RST instead of FIN.
+ *
+ * How a test plays a client that vanishes abruptly: the server's next
+ * recv() or send() fails with ECONNRESET or EPIPE, and it must survive.
+ * @param fd the connected socket; closed.
  */
 void hn_close_reset(int fd);
 
@@ -371,6 +459,12 @@ void hn_pattern(void *buf, size_t len, uint32_t seed);
 
 /**
  * @brief Create a file of @p len pattern bytes in the test's temporary folder.
+ *
+ * Fails the test if the file cannot be written.
+ * @param len the file's size.
+ * @param seed selects the pattern; the first MiB is hn_pattern() of @p seed,
+ *        and each later MiB has its own seed, so a shifted copy never
+ *        matches.
  * @return its path, to free.
  */
 char *hn_pattern_file(size_t len, uint32_t seed);
@@ -389,7 +483,11 @@ char *hn_temp_path(const char *name);
 /** @name Inspecting a process through /proc                                 */
 /** @{ */
 
-/** @brief Number of threads (`Threads:` of /proc/PID/status), or -1. */
+/**
+ * @brief Number of threads (`Threads:` of /proc/PID/status).
+ * @param pid the process.
+ * @return the count, or -1 when it cannot be read (no such process).
+ */
 int hn_threads(pid_t pid);
 
 /**
@@ -401,10 +499,23 @@ int hn_threads(pid_t pid);
  */
 int hn_children(pid_t pid, pid_t *out, int max);
 
-/** @brief Number of children of @p pid that are zombies (state Z). */
+/**
+ * @brief Number of children of @p pid that are zombies (state Z).
+ *
+ * A zombie is a child that exited and was never waited for: a server that
+ * forks must reap its children, or they pile up.
+ * @param pid the parent.
+ * @return the count, or -1 when /proc cannot be read.
+ */
 int hn_zombies(pid_t pid);
 
-/** @brief Number of open descriptors (entries of /proc/PID/fd), or -1. */
+/**
+ * @brief Number of open descriptors (entries of /proc/PID/fd).
+ *
+ * Compared before and after many clients, it shows a descriptor leak.
+ * @param pid the process.
+ * @return the count, or -1 when it cannot be read.
+ */
 int hn_fd_count(pid_t pid);
 
 /**
@@ -418,22 +529,50 @@ int hn_socket_fds(pid_t pid, int *out, int max);
 
 /**
  * @brief The `flags:` of /proc/PID/fdinfo/FD (open flags, such as O_NONBLOCK).
+ *
+ * Lets a test check a flag the program set on itself, such as O_NONBLOCK on
+ * an event loop's sockets or O_CLOEXEC.
+ * @param pid the process.
+ * @param fd one of its descriptors.
+ * @param[out] flags the flags, as the open(2) O_* bits.
  * @return 0 with the flags in @p flags, or -1.
  */
 int hn_fd_flags(pid_t pid, int fd, unsigned *flags);
 
-/** @brief The process's CPU time, user plus system, in seconds, or -1. */
+/**
+ * @brief The process's CPU time, user plus system, in seconds.
+ *
+ * An idle server should use almost none: much CPU while it waits means a
+ * busy loop instead of a blocking call.
+ * @param pid the process.
+ * @return the time, or -1 when /proc/PID/stat cannot be read.
+ */
 double hn_cpu_seconds(pid_t pid);
 
-/** @brief Resident set size (VmRSS) in KiB, or -1. */
+/**
+ * @brief Resident set size (VmRSS of /proc/PID/status) in KiB.
+ *
+ * Shows whether memory stays bounded under a large or endless input.
+ * @param pid the process.
+ * @return the size, or -1 when it cannot be read.
+ */
 long hn_rss_kib(pid_t pid);
 
-/** @brief The one-letter state (R, S, D, Z, T...) of /proc/PID/stat, or '?'. */
+/**
+ * @brief The one-letter state of the process in /proc/PID/stat.
+ * @param pid the process.
+ * @return R, S, D, Z, T..., or `?` when it cannot be read.
+ */
 char hn_state(pid_t pid);
 
 /**
  * @brief Wait until every thread of @p pid sleeps (state S): it is blocked
  *        in a system call such as accept() or recv().
+ *
+ * The state must hold on two looks 2 ms apart, so a thread caught between
+ * two calls is not taken for a blocked one.
+ * @param pid the process.
+ * @param timeout_ms the deadline (not scaled: pass hn_ms() of it).
  * @return true if that happened before the deadline.
  */
 bool hn_wait_blocked(pid_t pid, int timeout_ms);

@@ -238,7 +238,7 @@ static char *write_file(const char *name, const char *data, size_t len)
 
 static void test_client_lines(const struct hn_test *t)
 {
-    size_t lines = t->param ? 200000 : 2;
+    size_t lines = t->param ? 1000000 : 2;
     size_t cap = lines * 32 + 64;
     char *in = malloc(cap), *want = malloc(cap);
     size_t ilen = 0, wlen = 0;
@@ -292,7 +292,7 @@ static const int many_lines = 1;
 static const struct hn_test client_rows[] = {
     { "reverse_client_lines", "two lines in, two answers out, exit 0", 5, 10, HINT_CLIENT,
       test_client_lines, NULL },
-    { "reverse_client_many", "200000 lines: no deadlock, every answer in order", 6, 40,
+    { "reverse_client_many", "1000000 lines (19 MB): no deadlock, every answer in order", 6, 40,
       HINT_CLIENT, test_client_lines, &many_lines },
 };
 

@@ -62,16 +62,29 @@ struct peer;
  */
 struct peer *peer_start(enum peer_mode mode);
 
-/** @brief The peer's port. */
+/**
+ * @brief The peer's port, for the client's `-p` argument.
+ * @param p the peer.
+ * @return the port the kernel chose for it.
+ */
 int peer_port(const struct peer *p);
 
 /**
  * @brief Wait for the peer's thread to finish (bounded) and free it.
+ *
+ * The wait is bounded (5 s) so that a client that never finishes cannot hang
+ * the test; then the peer is left, not freed, to end with the test process.
+ * @param p the peer; not to be used afterwards.
  * @return the number of bytes the peer received.
  */
 size_t peer_finish(struct peer *p);
 
-/** @brief Port number as text, in a caller's buffer of at least 8 bytes. */
+/**
+ * @brief Port number as text, for a program's `-p` argument.
+ * @param port the port.
+ * @param buf the caller's buffer, at least 8 bytes.
+ * @return @p buf.
+ */
 char *port_text(int port, char *buf);
 /** @} */
 
