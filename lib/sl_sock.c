@@ -16,7 +16,9 @@
  */
 #include "socklab.h"
 
+#include <limits.h>
 #include <poll.h>
+#include <sys/resource.h>
 
 /* Set the options a listening socket needs before bind(). */
 static const char *prepare_listener(int fd, int family, int socktype)
@@ -168,6 +170,21 @@ int sl_set_cloexec(int fd, bool on)
     if (wanted == flags)
         return 0;
     return fcntl(fd, F_SETFD, wanted) < 0 ? -1 : 0;
+}
+
+long sl_raise_nofile(void)
+{
+    struct rlimit lim;
+    if (getrlimit(RLIMIT_NOFILE, &lim) < 0)
+        return -1;
+    if (lim.rlim_cur < lim.rlim_max) {
+        lim.rlim_cur = lim.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &lim) < 0)
+            return -1;
+    }
+    /* RLIM_INFINITY does not fit a long's range on every ABI; say so plainly. */
+    return lim.rlim_cur == RLIM_INFINITY || lim.rlim_cur > (rlim_t)LONG_MAX ? LONG_MAX
+                                                                            : (long)lim.rlim_cur;
 }
 
 int sl_ignore_sigpipe(void)

@@ -273,6 +273,16 @@ int sl_set_nonblocking(int fd, bool on);
 int sl_set_cloexec(int fd, bool on);
 
 /**
+ * @brief Raise the soft limit on open descriptors to the hard limit.
+ *
+ * A server for thousands of clients needs a descriptor per client; the
+ * soft RLIMIT_NOFILE (often 1024) is the only thing in the way, and a
+ * process may raise it up to the hard limit on its own (getrlimit(2)).
+ * @return the new soft limit, or -1 with errno set.
+ */
+long sl_raise_nofile(void);
+
+/**
  * @brief Ignore SIGPIPE, so that writing to a vanished peer gives EPIPE
  *        instead of killing the process.
  * @return 0, or -1 with errno set.
@@ -340,6 +350,109 @@ ssize_t sl_write_full(int fd, const void *buf, size_t len);
  *         the connection before the input ended`).
  */
 int sl_relay(int in_fd, int sock, int out_fd, char *err, size_t errlen);
+
+/** @} */
+
+/* ------------------------------------------------------------------------ */
+/** @name Output buffers: what a non-blocking socket has not taken yet       */
+/** @{ */
+
+/**
+ * @brief Bytes waiting to be sent on one connection, in order.
+ *
+ * A non-blocking send() takes only what fits in the socket's send buffer; an
+ * event-driven server keeps the rest here and sends it when the socket is
+ * writable again, instead of blocking every other client on one slow
+ * reader. The caller owns the struct, one per connection; nothing is
+ * allocated until a byte has to wait, and the storage is given back as soon
+ * as everything is sent, so an idle connection costs no heap at all.
+ *
+ * The bound @p max is the back-pressure point: sl_buf_append() refuses to
+ * hold more, and a server stops reading from (or drops) a client whose
+ * backlog reaches it, so one client that never reads cannot eat the memory
+ * of all.
+ *
+ * Typical use: sl_buf_write() for new output, sl_buf_flush() when the
+ * socket becomes writable, and write interest (POLLOUT, EPOLLOUT, the
+ * select() write set) only while sl_buf_len() is not 0.
+ */
+struct sl_buf {
+    char *data;   /**< storage, @c cap bytes, or NULL */
+    size_t start; /**< offset of the first byte not sent yet */
+    size_t end;   /**< offset one past the last byte */
+    size_t cap;   /**< bytes allocated */
+    size_t max;   /**< the most bytes it may hold */
+};
+
+/**
+ * @brief Start an empty buffer that will hold at most @p max_bytes.
+ * @param b the buffer (caller-owned).
+ * @param max_bytes the bound, at least 1.
+ */
+void sl_buf_init(struct sl_buf *b, size_t max_bytes);
+
+/**
+ * @brief Give back the storage; the buffer is empty and usable again.
+ * @param b the buffer.
+ */
+void sl_buf_free(struct sl_buf *b);
+
+/**
+ * @brief How many bytes wait to be sent.
+ * @param b the buffer.
+ * @return the count, 0 when empty.
+ */
+size_t sl_buf_len(const struct sl_buf *b);
+
+/**
+ * @brief How many more bytes the buffer accepts before its bound.
+ * @param b the buffer.
+ * @return @c max minus sl_buf_len().
+ */
+size_t sl_buf_room(const struct sl_buf *b);
+
+/**
+ * @brief Queue @p len bytes after what is already waiting.
+ *
+ * All or nothing: when they do not fit under the bound, nothing is queued.
+ * @param b the buffer.
+ * @param data the bytes (any values).
+ * @param len how many.
+ * @return 0, or -1 with errno ENOBUFS (over the bound) or ENOMEM.
+ */
+int sl_buf_append(struct sl_buf *b, const void *data, size_t len);
+
+/**
+ * @brief Send what waits, as much as the socket takes without blocking.
+ *
+ * Calls send(2) with MSG_DONTWAIT and MSG_NOSIGNAL until the buffer is empty
+ * or the socket is full (EAGAIN), retrying EINTR, so it also drains
+ * completely for edge-triggered epoll. Works on blocking sockets too.
+ * @param b the buffer.
+ * @param fd a connected stream socket.
+ * @return the bytes sent by this call (0 when the socket was full or the
+ *         buffer empty), or -1 with errno set for a real error (EPIPE,
+ *         ECONNRESET, ...); what was sent before the error is gone from the
+ *         buffer.
+ */
+ssize_t sl_buf_flush(struct sl_buf *b, int fd);
+
+/**
+ * @brief Send @p len new bytes in order after what waits: now if the
+ *        socket takes them, queued otherwise.
+ *
+ * When nothing waits, it tries send(2) at once (the common case costs no
+ * copy) and queues only the part the socket did not take; when bytes
+ * already wait, the new ones go behind them, to keep the order.
+ * @param b the buffer.
+ * @param fd a connected stream socket.
+ * @param data the bytes.
+ * @param len how many.
+ * @return 0 (sent or queued), or -1 with errno: ENOBUFS when what would
+ *         wait passes the bound (nothing of @p data is then queued, though
+ *         a part may have been sent), or send()'s error.
+ */
+int sl_buf_write(struct sl_buf *b, int fd, const void *data, size_t len);
 
 /** @} */
 

@@ -16,6 +16,7 @@ int main(void)
     srunner_add_suite(sr, io_suite());
     srunner_add_suite(sr, line_suite());
     srunner_add_suite(sr, args_suite());
+    srunner_add_suite(sr, buf_suite());
     if (getenv("CK_FORK") == NULL) /* CK_FORK=no lets a debugger follow a test */
         srunner_set_fork_status(sr, CK_FORK);
 

@@ -19,6 +19,7 @@ Suite *sock_suite(void);
 Suite *io_suite(void);
 Suite *line_suite(void);
 Suite *args_suite(void);
+Suite *buf_suite(void);
 
 /**
  * A test case that runs each test in its own process (Check's fork mode) and
