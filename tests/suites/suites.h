@@ -20,6 +20,8 @@ extern const struct hn_table udp_server_suite;     /**< udp-echo protocol, serve
 extern const struct hn_table udp_client_suite;     /**< udp-echo protocol, client side */
 extern const struct hn_table reverse_server_suite; /**< reverse protocol, server side */
 extern const struct hn_table reverse_client_suite; /**< reverse protocol, client side */
+extern const struct hn_table chat_server_suite;    /**< chat protocol, server side (56 points) */
+extern const struct hn_table chat_client_suite;    /**< chat protocol, client side (15 points) */
 
 /** How the lifecycle suite talks to one protocol's server. */
 struct lifecycle_proto {
@@ -31,6 +33,10 @@ struct lifecycle_proto {
 
 /** The protocol descriptions for lifecycle_suite(). */
 extern const struct lifecycle_proto echo_lifecycle, udp_lifecycle, reverse_lifecycle;
+
+/** The chat protocol for lifecycle_suite(): a user connects to an empty room
+ *  and reads `> Connected to the chat server (1 user online)`. */
+extern const struct lifecycle_proto chat_lifecycle;
 
 /**
  * @brief The server lifecycle table (start, stop, restart, errors, flags)
