@@ -1478,4 +1478,4 @@ static int chat_exchange(struct hn_proc *server)
     return fd;
 }
 
-const struct lifecycle_proto chat_lifecycle = {SOCK_STREAM, chat_exchange};
+const struct lifecycle_proto chat_lifecycle = {SOCK_STREAM, chat_exchange, false};

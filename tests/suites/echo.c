@@ -388,4 +388,4 @@ static int echo_exchange(struct hn_proc *server)
     return fd;
 }
 
-const struct lifecycle_proto echo_lifecycle = { SOCK_STREAM, echo_exchange };
+const struct lifecycle_proto echo_lifecycle = { SOCK_STREAM, echo_exchange, false };

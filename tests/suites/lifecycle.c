@@ -98,11 +98,16 @@ static void test_port_in_use(const struct hn_test *t)
     close(holder);
 }
 
-/* Start a server, hold a conversation, and wait until it blocks again. */
+/* Start a server, hold a conversation, and wait until it blocks again (a
+ * busy-loop server never does: then it is given a moment instead). */
 static struct hn_proc *busy_server(const struct lifecycle_proto *proto, int *fd)
 {
     struct hn_proc *server = hn_start_server(NULL, NULL);
     *fd = proto->exchange(server);
+    if (proto->never_sleeps) {
+        usleep(100 * 1000);
+        return server;
+    }
     if (!hn_wait_blocked(hn_pid(server), hn_ms(2000)))
         hn_fail("After answering, the server did not go back to waiting (its threads never "
                 "all slept in the kernel within 2 s): is it spinning in a loop?");

@@ -311,4 +311,4 @@ static int reverse_exchange(struct hn_proc *server)
     return fd;
 }
 
-const struct lifecycle_proto reverse_lifecycle = { SOCK_STREAM, reverse_exchange };
+const struct lifecycle_proto reverse_lifecycle = { SOCK_STREAM, reverse_exchange, false };

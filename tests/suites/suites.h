@@ -29,6 +29,9 @@ struct lifecycle_proto {
     /** One request and its answer on a fresh connection or socket; fails the
      *  test if the answer is wrong. Returns the socket, still open. */
     int (*exchange)(struct hn_proc *server);
+    /** The server never sleeps in the kernel (lab 07's busy loop): signals
+     *  are sent without waiting for it to block first. */
+    bool never_sleeps;
 };
 
 /** The protocol descriptions for lifecycle_suite(). */

@@ -397,4 +397,4 @@ static int udp_exchange(struct hn_proc *server)
     return fd;
 }
 
-const struct lifecycle_proto udp_lifecycle = { SOCK_DGRAM, udp_exchange };
+const struct lifecycle_proto udp_lifecycle = { SOCK_DGRAM, udp_exchange, false };

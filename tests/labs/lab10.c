@@ -1,0 +1,788 @@
+/*
+ * lab10.c: the autograder of lab 10, a single-threaded echo server on
+ * epoll, level-triggered by default and edge-triggered with -e.
+ *
+ * The echo and lifecycle suites check the protocol; this file adds what
+ * SPEC says lab 10's server must show: one thread; the trigger mode, read
+ * from the kernel's own record of the epoll registrations
+ * (/proc/PID/fdinfo of the epoll descriptor); a 1 MiB burst whole in both
+ * modes; 10000 clients at once; bounded memory for a client that never
+ * reads; survival at the descriptor limit; no CPU while idle.
+ */
+#include "suites.h"
+
+#include <dirent.h>
+#include <poll.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#define HINT_CREATE "10-epoll: Step 1: Create the epoll instance"
+#define HINT_REGISTER "10-epoll: Step 2: Register each client with its state"
+#define HINT_INTEREST "10-epoll: Step 4: Ask only for what is needed"
+#define HINT_EDGE "10-epoll: Step 5: Edge-triggered mode"
+#define HINT_BACKPRESSURE "10-epoll: Back-pressure: bounded memory per client"
+#define HINT_C10K "10-epoll: C10K: ten thousand clients"
+#define HINT_EMFILE "10-epoll: When descriptors run out"
+
+#define MIB (1024 * 1024)
+/* The EPOLLET bit as fdinfo prints it (the events are in hex). */
+#define FDINFO_EPOLLET 0x80000000u
+#define FDINFO_EPOLLIN 0x1u
+#define FDINFO_EPOLLOUT 0x4u
+
+/* ---------------------------------------------------------------- helpers */
+
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static const char *const EDGE_ARGS[] = { "-e", NULL };
+
+static struct hn_proc *start_mode(bool edge)
+{
+    return hn_start_server(NULL, edge ? EDGE_ARGS : NULL);
+}
+
+static const char *mode_name(bool edge)
+{
+    return edge ? "`server -e` (edge-triggered)" : "`server` (default, level-triggered)";
+}
+
+/* Send a short message and expect it back whole; fail with `who` if not. */
+static void expect_echo(int fd, const char *msg, const char *who)
+{
+    size_t len = strlen(msg);
+    char in[256];
+    size_t got = hn_transfer(fd, msg, len, in, len,
+                             &(struct hn_transfer_opts){ hn_ms(3000), 0, false });
+    if (got != len || memcmp(in, msg, len) != 0)
+        hn_fail_bytes("The echo differs.", who, msg, len, in, got);
+}
+
+/* Connect n clients and have each echo once, so the server has accepted
+ * and registered them all. */
+static void connect_clients(struct hn_proc *server, int *fds, int n)
+{
+    for (int i = 0; i < n; i++) {
+        fds[i] = hn_connect_or_fail(server);
+        char msg[64], who[64];
+        snprintf(msg, sizeof msg, "client %d says hi\n", i + 1);
+        snprintf(who, sizeof who, "client %d of %d: one line", i + 1, n);
+        expect_echo(fds[i], msg, who);
+    }
+}
+
+/* The soft limit on descriptors of this test process: set to `soft`
+ * (capped at the hard limit, which root may raise). Returns the new soft
+ * limit. */
+static long set_own_nofile(rlim_t soft)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return -1;
+    if (soft > rl.rlim_max) {
+        struct rlimit more = { soft, soft };
+        if (setrlimit(RLIMIT_NOFILE, &more) == 0)
+            return (long)soft;
+        soft = rl.rlim_max;
+    }
+    rl.rlim_cur = soft;
+    if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return -1;
+    return (long)soft;
+}
+
+/* Voluntary plus involuntary context switches of pid so far (from
+ * /proc/PID/status), or -1. */
+static long context_switches(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return -1;
+    long total = 0, v;
+    while (fgets(line, sizeof line, f) != NULL)
+        if (sscanf(line, "voluntary_ctxt_switches: %ld", &v) == 1 ||
+            sscanf(line, "nonvoluntary_ctxt_switches: %ld", &v) == 1)
+            total += v;
+    fclose(f);
+    return total;
+}
+
+/* ------------------------------------- the epoll registrations in fdinfo -- */
+
+/* One registration of an epoll instance, as /proc/PID/fdinfo/EPFD shows it:
+ * `tfd: N events: HEX data: HEX ...`. */
+struct epoll_reg {
+    int tfd;
+    unsigned events;
+    unsigned long long data;
+};
+
+/* The inode of what /proc/PID/fd/FD links to (`socket:[N]`), or 0. */
+static unsigned long fd_socket_inode(pid_t pid, int fd)
+{
+    char path[64], link[128];
+    snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)pid, fd);
+    ssize_t n = readlink(path, link, sizeof link - 1);
+    if (n <= 0)
+        return 0;
+    link[n] = '\0';
+    unsigned long ino = 0;
+    return sscanf(link, "socket:[%lu]", &ino) == 1 ? ino : 0;
+}
+
+/* The epoll descriptor of pid (the one linked to anon_inode:[eventpoll]),
+ * or -1; `count` is set to how many it has. */
+static int find_epoll_fd(pid_t pid, int *count)
+{
+    char dir[64];
+    snprintf(dir, sizeof dir, "/proc/%d/fd", (int)pid);
+    int found = -1;
+    *count = 0;
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return -1;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        char path[320], link[128];
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        ssize_t len = readlink(path, link, sizeof link - 1);
+        if (len <= 0)
+            continue;
+        link[len] = '\0';
+        if (strcmp(link, "anon_inode:[eventpoll]") == 0) {
+            (*count)++;
+            found = atoi(e->d_name);
+        }
+    }
+    closedir(d);
+    return found;
+}
+
+/* Read the registrations of epoll descriptor epfd of pid. Returns how many
+ * (at most max), or -1. */
+static int read_epoll_regs(pid_t pid, int epfd, struct epoll_reg *out, int max)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/fdinfo/%d", (int)pid, epfd);
+    FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return -1;
+    char line[512];
+    int n = 0;
+    while (n < max && fgets(line, sizeof line, f) != NULL) {
+        int tfd;
+        unsigned events;
+        unsigned long long data;
+        if (sscanf(line, "tfd: %d events: %x data: %llx", &tfd, &events, &data) == 3)
+            out[n++] = (struct epoll_reg){ tfd, events, data };
+    }
+    fclose(f);
+    return n;
+}
+
+/* The inode of the socket listening on port, from /proc/PID/net/tcp and
+ * tcp6 (state 0A is LISTEN), or 0. */
+static unsigned long listener_inode(pid_t pid, int port)
+{
+    const char *files[] = { "tcp", "tcp6" };
+    for (int k = 0; k < 2; k++) {
+        char path[64], line[512];
+        snprintf(path, sizeof path, "/proc/%d/net/%s", (int)pid, files[k]);
+        FILE *f = fopen(path, "re");
+        if (f == NULL)
+            continue;
+        while (fgets(line, sizeof line, f) != NULL) {
+            char local[128];
+            unsigned st;
+            unsigned long ino;
+            if (sscanf(line, " %*d: %127s %*s %x %*s %*s %*s %*s %*s %lu", local, &st, &ino) != 3)
+                continue;
+            char *colon = strrchr(local, ':');
+            if (colon && st == 0x0A && strtol(colon + 1, NULL, 16) == port) {
+                fclose(f);
+                return ino;
+            }
+        }
+        fclose(f);
+    }
+    return 0;
+}
+
+/* The registrations of the server's client sockets: every registered
+ * socket but the listening one. Fails the test when there is no epoll
+ * instance or fewer than `want` client registrations. */
+static int client_regs(struct hn_proc *server, struct epoll_reg *out, int max, int want)
+{
+    pid_t pid = hn_pid(server);
+    int count;
+    int epfd = find_epoll_fd(pid, &count);
+    if (epfd < 0)
+        hn_fail("The server has no epoll descriptor (no /proc/%d/fd entry links to "
+                "anon_inode:[eventpoll]).\n  expected: one, made with epoll_create1()",
+                (int)pid);
+    struct epoll_reg all[256];
+    int n = read_epoll_regs(pid, epfd, all, 256);
+    unsigned long lino = listener_inode(pid, hn_port(server));
+    int k = 0;
+    for (int i = 0; i < n && k < max; i++) {
+        unsigned long ino = fd_socket_inode(pid, all[i].tfd);
+        if (ino != 0 && ino != lino)
+            out[k++] = all[i];
+    }
+    if (k < want)
+        hn_fail("With %d clients connected and served, /proc/%d/fdinfo/%d lists %d "
+                "registered client socket(s) (%d registrations in all).\n  expected: every "
+                "client's socket registered with epoll_ctl(EPOLL_CTL_ADD) in the instance the "
+                "server waits on",
+                want, (int)pid, epfd, k, n < 0 ? 0 : n);
+    return k;
+}
+
+/* -------------------------------------------------- many clients at once -- */
+
+/* Source addresses of the many-client tests: 127.0.0.2 to 127.0.0.5. Each
+ * source address has its own ~28000 ephemeral ports, so runs close together
+ * (whose connections linger in TIME_WAIT) do not run out of them. */
+#define SOURCE_ADDRS 4
+#define CONNECT_BATCH 500
+
+static int open_spread_socket(int i)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    int on = 1;
+    /* Bind only the address; the port is picked at connect(), per
+     * destination, instead of a port of its own at bind(). */
+    setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &on, sizeof on);
+    struct sockaddr_in src = { .sin_family = AF_INET };
+    src.sin_addr.s_addr = htonl(0x7f000002u + (uint32_t)(i % SOURCE_ADDRS));
+    if (bind(fd, (struct sockaddr *)&src, sizeof src) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/*
+ * Connect n clients to 127.0.0.1:port, CONNECT_BATCH at a time, each batch
+ * with non-blocking connects waited for together. fds[i] is set for every
+ * client connected. Returns how many connected (n on success); on failure
+ * `why` says what happened to the first client that did not.
+ */
+static int connect_many(int port, int *fds, int n, int batch_timeout_ms, char *why,
+                        size_t whylen)
+{
+    struct sockaddr_in dst = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+    dst.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct pollfd pfd[CONNECT_BATCH];
+    for (int start = 0; start < n; start += CONNECT_BATCH) {
+        int k = n - start < CONNECT_BATCH ? n - start : CONNECT_BATCH;
+        for (int j = 0; j < k; j++) {
+            int fd = open_spread_socket(start + j);
+            if (fd < 0) {
+                snprintf(why, whylen, "client %d: socket/bind: %s", start + j + 1,
+                         strerror(errno));
+                return start + j;
+            }
+            fds[start + j] = fd;
+            if (connect(fd, (struct sockaddr *)&dst, sizeof dst) < 0 && errno != EINPROGRESS) {
+                snprintf(why, whylen, "client %d: connect: %s", start + j + 1, strerror(errno));
+                close(fd);
+                return start + j;
+            }
+            pfd[j] = (struct pollfd){ .fd = fd, .events = POLLOUT };
+        }
+        long long deadline = mono_ms() + batch_timeout_ms;
+        int left = k;
+        while (left > 0) {
+            long long wait = deadline - mono_ms();
+            if (wait <= 0) {
+                for (int j = 0; j < k; j++)
+                    if (pfd[j].fd >= 0) {
+                        snprintf(why, whylen,
+                                 "client %d: the handshake did not complete within %d ms",
+                                 start + j + 1, batch_timeout_ms);
+                        break;
+                    }
+                return start + (k - left);
+            }
+            if (poll(pfd, (nfds_t)k, (int)(wait < 100 ? wait : 100)) < 0 && errno != EINTR) {
+                snprintf(why, whylen, "poll: %s", strerror(errno));
+                return start;
+            }
+            for (int j = 0; j < k; j++) {
+                if (pfd[j].fd < 0 || pfd[j].revents == 0)
+                    continue;
+                int err = 0;
+                socklen_t len = sizeof err;
+                getsockopt(pfd[j].fd, SOL_SOCKET, SO_ERROR, &err, &len);
+                if (err != 0) {
+                    snprintf(why, whylen, "client %d: connect: %s", start + j + 1,
+                             strerror(err));
+                    return start + (k - left);
+                }
+                pfd[j].fd = -1;
+                pfd[j].revents = 0;
+                left--;
+            }
+        }
+    }
+    return n;
+}
+
+/* The unique line client i sends. */
+static size_t client_line(int i, char *buf, size_t cap)
+{
+    return (size_t)snprintf(buf, cap, "client %05d: %08x\n", i + 1,
+                            (unsigned)(i * 2654435761u));
+}
+
+/* Each of fds[0..n) sends its unique line, a batch at a time, and must get
+ * it back within timeout_ms; fails the test at the first that does not. */
+static void echo_each(int *fds, int n, int timeout_ms, const char *context)
+{
+    for (int start = 0; start < n; start += CONNECT_BATCH) {
+        int k = n - start < CONNECT_BATCH ? n - start : CONNECT_BATCH;
+        for (int j = 0; j < k; j++) {
+            char msg[64];
+            size_t len = client_line(start + j, msg, sizeof msg);
+            if (hn_send_all(fds[start + j], msg, len, timeout_ms) != len)
+                hn_fail("%s: client %d of %d could not send its line (%s): did the server "
+                        "close or reset it?",
+                        context, start + j + 1, n, strerror(errno));
+        }
+        for (int j = 0; j < k; j++) {
+            char msg[64], in[64], who[160];
+            size_t len = client_line(start + j, msg, sizeof msg);
+            size_t got = hn_recv_exact(fds[start + j], in, len, timeout_ms);
+            if (got != len || memcmp(in, msg, len) != 0) {
+                snprintf(who, sizeof who, "%s: client %d of %d, its own line, all %d connected",
+                         context, start + j + 1, n, n);
+                hn_fail_bytes("A client among many did not get its own line back.", who, msg,
+                              len, in, got);
+            }
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ tests -- */
+
+static void test_one_thread(const struct hn_test *t)
+{
+    (void)t;
+    struct hn_proc *server = start_mode(false);
+    int fds[3];
+    connect_clients(server, fds, 3);
+    pid_t pid = hn_pid(server);
+    int threads = hn_threads(pid), children = hn_children(pid, NULL, 0), epolls;
+    if (threads != 1 || children != 0)
+        hn_fail("While serving 3 clients, the server has %d thread(s) and %d child "
+                "process(es).\n  expected: 1 thread and no child: one event loop serves "
+                "every client",
+                threads, children);
+    if (find_epoll_fd(pid, &epolls) < 0)
+        hn_fail("The server serves clients, but has no epoll descriptor (no /proc/%d/fd entry "
+                "links to anon_inode:[eventpoll]).\n  expected: an epoll instance from "
+                "epoll_create1(), waited on with epoll_wait() (not poll() or select())",
+                (int)pid);
+    for (int i = 0; i < 3; i++)
+        close(fds[i]);
+}
+
+/* The trigger mode and the interest of idle clients, as the kernel records
+ * them. */
+static void check_registrations(bool edge)
+{
+    struct hn_proc *server = start_mode(edge);
+    int fds[3];
+    connect_clients(server, fds, 3);
+    hn_wait_blocked(hn_pid(server), hn_ms(2000));
+    struct epoll_reg regs[16];
+    int n = client_regs(server, regs, 16, 3);
+    for (int i = 0; i < n; i++) {
+        bool et = (regs[i].events & FDINFO_EPOLLET) != 0;
+        if (et != edge)
+            hn_fail("%s registered client socket %d with events 0x%x: EPOLLET (0x80000000) "
+                    "is %s.\n  expected: %s\n  (read from /proc/%d/fdinfo of its epoll "
+                    "descriptor)",
+                    mode_name(edge), regs[i].tfd, regs[i].events, et ? "set" : "not set",
+                    edge ? "EPOLLET on every client socket with -e"
+                         : "no EPOLLET without -e: level-triggered is the default",
+                    (int)hn_pid(server));
+        if (!(regs[i].events & FDINFO_EPOLLIN) || (regs[i].events & FDINFO_EPOLLOUT))
+            hn_fail("%s: an idle client's socket %d is registered with events 0x%x.\n"
+                    "  expected: EPOLLIN (0x1), and no EPOLLOUT (0x4) while nothing waits "
+                    "to be sent: an idle socket is always writable",
+                    mode_name(edge), regs[i].tfd, regs[i].events);
+        if (regs[i].data == (unsigned long long)regs[i].tfd)
+            hn_fail("%s: client socket %d is registered with data 0x%llx, its own "
+                    "descriptor number.\n  expected: data.ptr pointing to the client's state, "
+                    "so an event leads straight to it",
+                    mode_name(edge), regs[i].tfd, regs[i].data);
+        for (int j = 0; j < i; j++)
+            if (regs[j].data == regs[i].data)
+                hn_fail("%s: client sockets %d and %d are registered with the same data "
+                        "0x%llx.\n  expected: each client's own state in data.ptr",
+                        mode_name(edge), regs[j].tfd, regs[i].tfd, regs[i].data);
+    }
+    for (int i = 0; i < 3; i++)
+        close(fds[i]);
+}
+
+static void test_level_default(const struct hn_test *t)
+{
+    (void)t;
+    check_registrations(false);
+}
+
+static void test_edge_flag(const struct hn_test *t)
+{
+    (void)t;
+    check_registrations(true);
+}
+
+/* A client whose receive buffer is small (set before connect(), so that
+ * the window is small from the start): the server's echo then cannot all
+ * hide in the kernel's buffers, and some of it must wait in the server. */
+static int connect_small_window(struct hn_proc *server)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int small = 4096;
+    struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)hn_port(server)) };
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small) < 0 ||
+        connect(fd, (struct sockaddr *)&sin, sizeof sin) < 0)
+        hn_fail("Could not connect to the server at 127.0.0.1:%d: %s", hn_port(server),
+                strerror(errno));
+    return fd;
+}
+
+/* A burst of `size` bytes sent before reading (for read_pause_ms), and
+ * everything must come back. */
+static void burst(bool edge, size_t size, int read_pause_ms, const char *what)
+{
+    struct hn_proc *server = start_mode(edge);
+    int fd = connect_small_window(server);
+    char *out = malloc(size), *in = malloc(size);
+    hn_pattern(out, size, edge ? 1010u : 1011u);
+    size_t got = hn_transfer(fd, out, size, in, size,
+                             &(struct hn_transfer_opts){ hn_ms(15000), hn_ms(read_pause_ms),
+                                                         false });
+    if (got != size || memcmp(in, out, size) != 0) {
+        char sent[200];
+        snprintf(sent, sizeof sent, "%s to %s, reading paused for %d ms", what,
+                 mode_name(edge), read_pause_ms);
+        hn_fail_bytes(got < size ? "The echo stalled: not all of it came back (nothing moved "
+                                   "for 3 s)."
+                                 : "The echo differs.",
+                      sent, out, size, in, got);
+    }
+    free(out);
+    free(in);
+    close(fd);
+}
+
+static void test_burst_level(const struct hn_test *t)
+{
+    (void)t;
+    burst(false, MIB, 300, "1 MiB in one burst");
+}
+
+static void test_burst_edge(const struct hn_test *t)
+{
+    (void)t;
+    burst(true, MIB, 300, "1 MiB in one burst");
+}
+
+static void test_edge_slow_reader(const struct hn_test *t)
+{
+    (void)t;
+    burst(true, 16 * MIB, 1000, "16 MiB");
+}
+
+#define MANY_CLIENTS 10000
+
+static void test_10000_clients(const struct hn_test *t)
+{
+    (void)t;
+    /* The server must raise its own limit: start it with the usual 1024. */
+    struct rlimit orig;
+    getrlimit(RLIMIT_NOFILE, &orig);
+    set_own_nofile(orig.rlim_max < 1024 ? orig.rlim_max : 1024);
+    struct hn_proc *server = start_mode(false);
+    long mine = set_own_nofile(MANY_CLIENTS + 256);
+    if (mine < MANY_CLIENTS + 64)
+        hn_fail("harness: this machine's hard limit on open files (%ld) is too low for %d "
+                "clients: raise it (ulimit -Hn, /etc/security/limits.conf) and run again",
+                mine, MANY_CLIENTS);
+    pid_t pid = hn_pid(server);
+    int *fds = malloc(sizeof *fds * MANY_CLIENTS);
+    char why[256] = "";
+    int n = connect_many(hn_port(server), fds, MANY_CLIENTS, hn_ms(5000), why, sizeof why);
+    if (n < MANY_CLIENTS)
+        hn_fail("Only %d of %d clients could connect at once (%s).\n  expected: all of them; "
+                "the server was started with a soft limit of 1024 open files and must raise "
+                "it to the hard limit itself (sl_raise_nofile)",
+                n, MANY_CLIENTS, why);
+    echo_each(fds, MANY_CLIENTS, hn_ms(3000), "10000 clients connected at once");
+    int held = hn_fd_count(pid);
+    if (held < MANY_CLIENTS)
+        hn_fail("Every one of the %d clients got its echo, but the server holds only %d "
+                "descriptors.\n  expected: one per connected client, all held at once",
+                MANY_CLIENTS, held);
+    if (hn_threads(pid) != 1)
+        hn_fail("With %d clients, the server has %d threads.\n  expected: 1", MANY_CLIENTS,
+                hn_threads(pid));
+    for (int i = 0; i < MANY_CLIENTS; i++)
+        close(fds[i]);
+    free(fds);
+}
+
+static void test_bounded_memory(const struct hn_test *t)
+{
+    (void)t;
+    const size_t total = 100 * (size_t)MIB, chunk = 64 * 1024;
+    const long limit_kib = 32 * 1024;
+    struct hn_proc *server = start_mode(false);
+    pid_t pid = hn_pid(server);
+    int probe = hn_connect_or_fail(server);
+    expect_echo(probe, "before\n", "a first client, before the flood");
+    long before = hn_rss_kib(pid);
+    int fd = hn_connect_or_fail(server);
+    sl_set_nonblocking(fd, true);
+    char *buf = malloc(chunk);
+    hn_pattern(buf, chunk, 1012u);
+    size_t sent = 0;
+    long peak = before;
+    long long end = mono_ms() + hn_ms(4000), last_progress = mono_ms();
+    /* Send until 100 MiB went, or nothing moved for 1 s (back-pressure has
+     * filled every buffer on the way), or 4 s passed. Never read. */
+    while (sent < total && mono_ms() < end && mono_ms() - last_progress < hn_ms(1000)) {
+        ssize_t k = send(fd, buf, chunk, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (k > 0) {
+            sent += (size_t)k;
+            last_progress = mono_ms();
+            continue;
+        }
+        if (k < 0 && errno != EAGAIN && errno != EINTR)
+            hn_fail("The server closed or reset a client that sends without reading, after "
+                    "%zu bytes (%s).\n  expected: it stops reading from it (no EPOLLIN while "
+                    "its backlog is full) and keeps it",
+                    sent, strerror(errno));
+        struct pollfd p = { fd, POLLOUT, 0 };
+        poll(&p, 1, 50);
+        long rss = hn_rss_kib(pid);
+        if (rss > peak)
+            peak = rss;
+    }
+    long after = hn_rss_kib(pid);
+    if (after > peak)
+        peak = after;
+    if (peak - before > limit_kib)
+        hn_fail("A client sent %zu MiB and never read; the server's memory (VmRSS) grew from "
+                "%ld KiB to %ld KiB, by %ld MiB.\n  expected: less than %ld MiB of growth: "
+                "once a client's backlog reaches its bound, stop reading from it (leave "
+                "EPOLLIN out of its registration) until the backlog drains",
+                sent / MIB, before, peak, (peak - before) / 1024, limit_kib / 1024);
+    int other = hn_connect_or_fail(server);
+    expect_echo(other, "am I served while the flood waits?\n",
+                "another client, while the first one floods and never reads");
+    expect_echo(probe, "and me?\n", "the first client, while another one floods");
+    free(buf);
+    close(other);
+    close(probe);
+    close(fd);
+}
+
+#define EMFILE_LIMIT 64
+#define EMFILE_CLIENTS 150
+
+static void test_emfile(const struct hn_test *t)
+{
+    (void)t;
+    struct hn_proc *server = start_mode(false);
+    pid_t pid = hn_pid(server);
+    struct rlimit low = { EMFILE_LIMIT, EMFILE_LIMIT };
+    if (prlimit(pid, RLIMIT_NOFILE, &low, NULL) < 0)
+        hn_fail("harness: prlimit(%d, RLIMIT_NOFILE, 64): %s", (int)pid, strerror(errno));
+    int fds[EMFILE_CLIENTS];
+    char why[256] = "";
+    int n = connect_many(hn_port(server), fds, EMFILE_CLIENTS, hn_ms(5000), why, sizeof why);
+    if (n < EMFILE_CLIENTS)
+        hn_fail("harness: only %d of %d clients connected (%s): the kernel completes the "
+                "handshakes of waiting clients in the backlog by itself",
+                n, EMFILE_CLIENTS, why);
+    for (int i = 0; i < n; i++) {
+        char msg[64];
+        size_t len = client_line(i, msg, sizeof msg);
+        if (hn_send_all(fds[i], msg, len, hn_ms(1000)) != len)
+            hn_fail("Client %d of %d could not send its line (%s): at the descriptor limit, "
+                    "did the server close or reset it?",
+                    i + 1, n, strerror(errno));
+    }
+    /* Who is served: the clients the server could accept before it ran out
+     * of its 64 descriptors. The others wait in the backlog. */
+    bool served[EMFILE_CLIENTS] = { false };
+    int count = 0;
+    long long deadline = mono_ms() + hn_ms(3000);
+    while (mono_ms() < deadline && count < n) {
+        for (int i = 0; i < n; i++) {
+            if (served[i])
+                continue;
+            char msg[64], in[64];
+            size_t len = client_line(i, msg, sizeof msg);
+            ssize_t k = recv(fds[i], in, len, MSG_PEEK | MSG_DONTWAIT);
+            if (k == (ssize_t)len) {
+                recv(fds[i], in, len, 0);
+                if (memcmp(in, msg, len) != 0)
+                    hn_fail_bytes("The echo differs.", "one of 150 clients at the limit", msg,
+                                  len, in, len);
+                served[i] = true;
+                count++;
+            } else if (k == 0 || (k < 0 && errno != EAGAIN && errno != EINTR)) {
+                hn_fail("With its descriptor limit lowered to %d, the server closed or reset "
+                        "client %d (%s) instead of leaving it to wait.\n  expected: the "
+                        "clients it holds are served, the others wait in the backlog",
+                        EMFILE_LIMIT, i + 1, k == 0 ? "end of stream" : strerror(errno));
+            }
+        }
+        if (count >= EMFILE_LIMIT - 16)
+            break;
+        usleep(20000);
+    }
+    int status;
+    if (hn_wait_exit(server, 0, &status) == 0)
+        hn_fail("The server exited when accept() ran out of descriptors.\n  expected: it "
+                "keeps serving the clients it has: EMFILE ends no one");
+    if (count < EMFILE_LIMIT / 2)
+        hn_fail("With its descriptor limit lowered to %d and %d clients connected, only %d got "
+                "their echo within 3 s.\n  expected: every client the server could accept "
+                "(about %d) is served while the others wait",
+                EMFILE_LIMIT, n, count, EMFILE_LIMIT - 6);
+    /* At the limit with clients waiting: accept() keeps failing. Retrying it
+     * at once, again and again, is a spin: it shows as CPU time, or, when
+     * the loop also blocks now and then (a log line into a full pipe), as
+     * thousands of wake-ups (context switches) a second. */
+    double cpu0 = hn_cpu_seconds(pid);
+    long sw0 = context_switches(pid);
+    long long t0 = mono_ms();
+    usleep(1000 * 1000);
+    double used = hn_cpu_seconds(pid) - cpu0;
+    long switches = context_switches(pid) - sw0;
+    double wall = (double)(mono_ms() - t0) / 1000.0;
+    if (used > 0.10 * wall || (double)switches > 300 * wall)
+        hn_fail("At its descriptor limit, with %d clients waiting, the server used %.0f%% of a "
+                "CPU and woke up %ld times in %.1f s.\n  expected: under 10%% and a few dozen "
+                "wake-ups: when accept() fails with EMFILE, take the listening socket out of "
+                "the interest list for a while; a level-triggered listener that stays ready "
+                "makes epoll_wait() return at once, for ever",
+                n - count, 100.0 * used / wall, switches, wall);
+    /* Let the served ones leave: the waiting ones must now be served. */
+    int waiting = n - count;
+    for (int i = 0; i < n; i++)
+        if (served[i]) {
+            close(fds[i]);
+            fds[i] = -1;
+        }
+    int want = waiting < EMFILE_LIMIT / 2 ? waiting : EMFILE_LIMIT / 2, late = 0;
+    deadline = mono_ms() + hn_ms(4000);
+    while (mono_ms() < deadline && late < want) {
+        for (int i = 0; i < n; i++) {
+            if (fds[i] < 0 || served[i])
+                continue;
+            char msg[64], in[64];
+            size_t len = client_line(i, msg, sizeof msg);
+            ssize_t k = recv(fds[i], in, len, MSG_PEEK | MSG_DONTWAIT);
+            if (k == (ssize_t)len) {
+                recv(fds[i], in, len, 0);
+                served[i] = true;
+                late++;
+            }
+        }
+        usleep(20000);
+    }
+    if (late < want)
+        hn_fail("After the %d clients it served left, only %d of the %d clients waiting in the "
+                "backlog got their echo within 4 s.\n  expected: at least %d: when a client "
+                "leaves, a descriptor is free again, so watch the listening socket again and "
+                "accept the waiting ones",
+                count, late, waiting, want);
+    for (int i = 0; i < n; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+}
+
+#define IDLE_CLIENTS 200
+
+static void check_idle(bool edge)
+{
+    struct hn_proc *server = start_mode(edge);
+    pid_t pid = hn_pid(server);
+    int fds[IDLE_CLIENTS];
+    connect_clients(server, fds, IDLE_CLIENTS);
+    hn_wait_blocked(pid, hn_ms(2000));
+    double cpu0 = hn_cpu_seconds(pid);
+    long long t0 = mono_ms();
+    usleep(1000 * 1000);
+    double used = hn_cpu_seconds(pid) - cpu0;
+    double wall = (double)(mono_ms() - t0) / 1000.0;
+    if (used > 0.05 * wall)
+        hn_fail("%s with %d connected, silent clients used %.0f%% of a CPU over %.1f s.\n"
+                "  expected: under 5%%: epoll_wait() should sleep until something happens. "
+                "Is EPOLLOUT armed while nothing waits to be sent (an idle socket is always "
+                "writable), or the timeout 0?",
+                mode_name(edge), IDLE_CLIENTS, 100.0 * used / wall, wall);
+    for (int i = 0; i < IDLE_CLIENTS; i++)
+        close(fds[i]);
+    hn_stop(server, hn_ms(2000));
+}
+
+static void test_idle_cpu(const struct hn_test *t)
+{
+    (void)t;
+    check_idle(false);
+    check_idle(true);
+}
+
+static const struct hn_test lab10_rows[] = {
+    { "lab10_one_thread", "one thread and an epoll instance while serving", 3, 10, HINT_CREATE,
+      test_one_thread, NULL },
+    { "lab10_level_default", "default: clients level-triggered, EPOLLIN only, own data.ptr", 3,
+      10, HINT_REGISTER, test_level_default, NULL },
+    { "lab10_edge_flag", "-e: every client socket registered with EPOLLET", 4, 10, HINT_EDGE,
+      test_edge_flag, NULL },
+    { "lab10_burst_level", "default: a 1 MiB burst comes back whole", 3, 15, HINT_INTEREST,
+      test_burst_level, NULL },
+    { "lab10_burst_edge", "-e: a 1 MiB burst comes back whole", 4, 15, HINT_EDGE,
+      test_burst_edge, NULL },
+    { "lab10_edge_slow_reader", "-e: 16 MiB to a client that stops reading for 1 s", 4, 20,
+      HINT_EDGE, test_edge_slow_reader, NULL },
+    { "lab10_10000_clients", "10000 clients at once, each gets its own echo", 7, 40,
+      HINT_C10K, test_10000_clients, NULL },
+    { "lab10_bounded_memory", "a client that sends 100 MiB and never reads: RSS bounded", 5,
+      20, HINT_BACKPRESSURE, test_bounded_memory, NULL },
+    { "lab10_emfile", "out of descriptors: no spin, clients served, waiting ones later", 4,
+      25, HINT_EMFILE, test_emfile, NULL },
+    { "lab10_idle_cpu", "200 silent clients: under 5% of a CPU, both modes", 3, 20,
+      HINT_INTEREST, test_idle_cpu, NULL },
+};
+
+static const struct hn_table lab10_table = HN_TABLE("lab10", lab10_rows);
+
+int main(int argc, char **argv)
+{
+    struct hn_table lifecycle = lifecycle_suite(&echo_lifecycle);
+    const struct hn_table *tables[] = { &echo_server_suite, &lifecycle, &lab10_table, NULL };
+    struct hn_lab lab = { "lab10", "10-epoll", "an echo server on epoll, level- and "
+                                               "edge-triggered", tables };
+    return hn_main(&lab, argc, argv);
+}
