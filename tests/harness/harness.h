@@ -111,6 +111,23 @@ const struct hn_lab *hn_current_lab(void);
  */
 int hn_ms(int ms);
 
+/**
+ * @brief Milliseconds on the monotonic clock, for deadlines inside a test.
+ * @return the time; only differences between two calls mean anything.
+ */
+long long hn_now_ms(void);
+
+/**
+ * @brief Set the test process's own soft limit on open descriptors.
+ *
+ * Tests that hold thousands of client sockets need more than the usual
+ * 1024; a value over the hard limit raises the hard limit too where the
+ * process may (root), and is capped at it otherwise.
+ * @param soft the limit wanted.
+ * @return the soft limit now in force, or -1 with errno set.
+ */
+long hn_set_nofile(long soft);
+
 /** @} */
 
 /* ------------------------------------------------------------------------ */
@@ -484,11 +501,39 @@ char *hn_temp_path(const char *name);
 /** @{ */
 
 /**
- * @brief Number of threads (`Threads:` of /proc/PID/status).
+ * @brief Number of the process's own threads (the tasks of /proc/PID/task).
+ *
+ * Kernel io_uring workers (`iou-wrk-*`, flagged PF_IO_WORKER), which the
+ * kernel starts on the process's behalf, are not counted (SPEC, lab 11).
  * @param pid the process.
  * @return the count, or -1 when it cannot be read (no such process).
  */
 int hn_threads(pid_t pid);
+
+/**
+ * @brief The process's own threads and the CPU time each has used.
+ *
+ * What lab 12 checks to see that every event-loop thread does work. Kernel
+ * io_uring workers are left out, as in hn_threads().
+ * @param pid the process.
+ * @param[out] tids thread ids, up to @p max of them; may be NULL.
+ * @param[out] cpu_s user plus system time of each, in seconds; may be NULL.
+ * @param max room in @p tids and @p cpu_s.
+ * @return how many threads there are (possibly more than @p max), or -1
+ *         when /proc/PID/task cannot be read.
+ */
+int hn_tasks(pid_t pid, pid_t *tids, double *cpu_s, int max);
+
+/**
+ * @brief Voluntary plus involuntary context switches of the main thread so
+ *        far (/proc/PID/status).
+ *
+ * A loop that spins on a call that fails at once shows as CPU time; one
+ * that also blocks now and then shows as thousands of wake-ups a second.
+ * @param pid the process.
+ * @return the count, or -1 when it cannot be read.
+ */
+long hn_context_switches(pid_t pid);
 
 /**
  * @brief Child processes of @p pid (scans /proc/ * /stat for the parent id).

@@ -68,9 +68,66 @@ static int read_stat(const char *path, char *state, pid_t *ppid, unsigned long l
     return 0;
 }
 
+/* PF_IO_WORKER in a task's flags (/proc/PID/task/TID/stat, field 9): an
+ * io_uring worker the kernel started on the process's behalf. */
+#define TASK_FLAG_IO_WORKER 0x10u
+
+/* Field 9 (flags) of a /proc stat file, or -1 when it cannot be read. */
+static long long stat_flags(const char *path)
+{
+    char buf[1024];
+    if (read_small(path, buf, sizeof buf) < 0)
+        return -1;
+    char *p = strrchr(buf, ')');
+    unsigned long flags;
+    /* after ')': state ppid pgrp session tty tpgid flags */
+    if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %lu", &flags) != 1)
+        return -1;
+    return (long long)flags;
+}
+
+int hn_tasks(pid_t pid, pid_t *tids, double *cpu_s, int max)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+    DIR *d = opendir(path);
+    if (d == NULL)
+        return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        char stat[320];
+        snprintf(stat, sizeof stat, "/proc/%d/task/%s/stat", (int)pid, e->d_name);
+        long long flags = stat_flags(stat);
+        if (flags < 0 || ((unsigned long long)flags & TASK_FLAG_IO_WORKER))
+            continue; /* gone meanwhile, or a kernel io_uring worker */
+        if (n < max) {
+            unsigned long long ticks = 0;
+            if (tids != NULL)
+                tids[n] = (pid_t)atoi(e->d_name);
+            if (cpu_s != NULL)
+                cpu_s[n] = read_stat(stat, NULL, NULL, &ticks) == 0
+                               ? (double)ticks / (double)sysconf(_SC_CLK_TCK)
+                               : 0.0;
+        }
+        n++;
+    }
+    closedir(d);
+    return n;
+}
+
 int hn_threads(pid_t pid)
 {
-    return (int)status_field(pid, "Threads");
+    return hn_tasks(pid, NULL, NULL, 0);
+}
+
+long hn_context_switches(pid_t pid)
+{
+    long vol = status_field(pid, "voluntary_ctxt_switches");
+    long invol = status_field(pid, "nonvoluntary_ctxt_switches");
+    return vol < 0 || invol < 0 ? -1 : vol + invol;
 }
 
 long hn_rss_kib(pid_t pid)

@@ -11,13 +11,37 @@
 #include "harness_internal.h"
 
 #include <poll.h>
+#include <sys/resource.h>
 #include <time.h>
 
-static long now_ms(void)
+long long hn_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static long now_ms(void)
+{
+    return (long)hn_now_ms();
+}
+
+long hn_set_nofile(long soft)
+{
+    struct rlimit rl;
+    if (soft < 0 || getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return -1;
+    rlim_t want = (rlim_t)soft;
+    if (want > rl.rlim_max) {
+        struct rlimit more = { want, want };
+        if (setrlimit(RLIMIT_NOFILE, &more) == 0)
+            return soft;
+        want = rl.rlim_max;
+    }
+    rl.rlim_cur = want;
+    if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return -1;
+    return (long)want;
 }
 
 /* Wait for events on fd until the deadline; the revents, 0 on timeout. */

@@ -32,13 +32,6 @@
 
 /* ---------------------------------------------------------------- helpers */
 
-static long long mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static const char *const EDGE_ARGS[] = { "-e", NULL };
 
 static struct hn_proc *start_mode(bool edge)
@@ -73,44 +66,6 @@ static void connect_clients(struct hn_proc *server, int *fds, int n)
         snprintf(who, sizeof who, "client %d of %d: one line", i + 1, n);
         expect_echo(fds[i], msg, who);
     }
-}
-
-/* The soft limit on descriptors of this test process: set to `soft`
- * (capped at the hard limit, which root may raise). Returns the new soft
- * limit. */
-static long set_own_nofile(rlim_t soft)
-{
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
-        return -1;
-    if (soft > rl.rlim_max) {
-        struct rlimit more = { soft, soft };
-        if (setrlimit(RLIMIT_NOFILE, &more) == 0)
-            return (long)soft;
-        soft = rl.rlim_max;
-    }
-    rl.rlim_cur = soft;
-    if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
-        return -1;
-    return (long)soft;
-}
-
-/* Voluntary plus involuntary context switches of pid so far (from
- * /proc/PID/status), or -1. */
-static long context_switches(pid_t pid)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "re");
-    if (f == NULL)
-        return -1;
-    long total = 0, v;
-    while (fgets(line, sizeof line, f) != NULL)
-        if (sscanf(line, "voluntary_ctxt_switches: %ld", &v) == 1 ||
-            sscanf(line, "nonvoluntary_ctxt_switches: %ld", &v) == 1)
-            total += v;
-    fclose(f);
-    return total;
 }
 
 /* ------------------------------------- the epoll registrations in fdinfo -- */
@@ -248,132 +203,6 @@ static int client_regs(struct hn_proc *server, struct epoll_reg *out, int max, i
 
 /* -------------------------------------------------- many clients at once -- */
 
-/* Source addresses of the many-client tests: 127.0.0.2 to 127.0.0.5. Each
- * source address has its own ~28000 ephemeral ports, so runs close together
- * (whose connections linger in TIME_WAIT) do not run out of them. */
-#define SOURCE_ADDRS 4
-#define CONNECT_BATCH 500
-
-static int open_spread_socket(int i)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    int on = 1;
-    /* Bind only the address; the port is picked at connect(), per
-     * destination, instead of a port of its own at bind(). */
-    setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &on, sizeof on);
-    struct sockaddr_in src = { .sin_family = AF_INET };
-    src.sin_addr.s_addr = htonl(0x7f000002u + (uint32_t)(i % SOURCE_ADDRS));
-    if (bind(fd, (struct sockaddr *)&src, sizeof src) < 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-/*
- * Connect n clients to 127.0.0.1:port, CONNECT_BATCH at a time, each batch
- * with non-blocking connects waited for together. fds[i] is set for every
- * client connected. Returns how many connected (n on success); on failure
- * `why` says what happened to the first client that did not.
- */
-static int connect_many(int port, int *fds, int n, int batch_timeout_ms, char *why,
-                        size_t whylen)
-{
-    struct sockaddr_in dst = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-    dst.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    struct pollfd pfd[CONNECT_BATCH];
-    for (int start = 0; start < n; start += CONNECT_BATCH) {
-        int k = n - start < CONNECT_BATCH ? n - start : CONNECT_BATCH;
-        for (int j = 0; j < k; j++) {
-            int fd = open_spread_socket(start + j);
-            if (fd < 0) {
-                snprintf(why, whylen, "client %d: socket/bind: %s", start + j + 1,
-                         strerror(errno));
-                return start + j;
-            }
-            fds[start + j] = fd;
-            if (connect(fd, (struct sockaddr *)&dst, sizeof dst) < 0 && errno != EINPROGRESS) {
-                snprintf(why, whylen, "client %d: connect: %s", start + j + 1, strerror(errno));
-                close(fd);
-                return start + j;
-            }
-            pfd[j] = (struct pollfd){ .fd = fd, .events = POLLOUT };
-        }
-        long long deadline = mono_ms() + batch_timeout_ms;
-        int left = k;
-        while (left > 0) {
-            long long wait = deadline - mono_ms();
-            if (wait <= 0) {
-                for (int j = 0; j < k; j++)
-                    if (pfd[j].fd >= 0) {
-                        snprintf(why, whylen,
-                                 "client %d: the handshake did not complete within %d ms",
-                                 start + j + 1, batch_timeout_ms);
-                        break;
-                    }
-                return start + (k - left);
-            }
-            if (poll(pfd, (nfds_t)k, (int)(wait < 100 ? wait : 100)) < 0 && errno != EINTR) {
-                snprintf(why, whylen, "poll: %s", strerror(errno));
-                return start;
-            }
-            for (int j = 0; j < k; j++) {
-                if (pfd[j].fd < 0 || pfd[j].revents == 0)
-                    continue;
-                int err = 0;
-                socklen_t len = sizeof err;
-                getsockopt(pfd[j].fd, SOL_SOCKET, SO_ERROR, &err, &len);
-                if (err != 0) {
-                    snprintf(why, whylen, "client %d: connect: %s", start + j + 1,
-                             strerror(err));
-                    return start + (k - left);
-                }
-                pfd[j].fd = -1;
-                pfd[j].revents = 0;
-                left--;
-            }
-        }
-    }
-    return n;
-}
-
-/* The unique line client i sends. */
-static size_t client_line(int i, char *buf, size_t cap)
-{
-    return (size_t)snprintf(buf, cap, "client %05d: %08x\n", i + 1,
-                            (unsigned)(i * 2654435761u));
-}
-
-/* Each of fds[0..n) sends its unique line, a batch at a time, and must get
- * it back within timeout_ms; fails the test at the first that does not. */
-static void echo_each(int *fds, int n, int timeout_ms, const char *context)
-{
-    for (int start = 0; start < n; start += CONNECT_BATCH) {
-        int k = n - start < CONNECT_BATCH ? n - start : CONNECT_BATCH;
-        for (int j = 0; j < k; j++) {
-            char msg[64];
-            size_t len = client_line(start + j, msg, sizeof msg);
-            if (hn_send_all(fds[start + j], msg, len, timeout_ms) != len)
-                hn_fail("%s: client %d of %d could not send its line (%s): did the server "
-                        "close or reset it?",
-                        context, start + j + 1, n, strerror(errno));
-        }
-        for (int j = 0; j < k; j++) {
-            char msg[64], in[64], who[160];
-            size_t len = client_line(start + j, msg, sizeof msg);
-            size_t got = hn_recv_exact(fds[start + j], in, len, timeout_ms);
-            if (got != len || memcmp(in, msg, len) != 0) {
-                snprintf(who, sizeof who, "%s: client %d of %d, its own line, all %d connected",
-                         context, start + j + 1, n, n);
-                hn_fail_bytes("A client among many did not get its own line back.", who, msg,
-                              len, in, got);
-            }
-        }
-    }
-}
-
 /* ------------------------------------------------------------------ tests -- */
 
 static void test_one_thread(const struct hn_test *t)
@@ -509,44 +338,6 @@ static void test_edge_slow_reader(const struct hn_test *t)
     burst(true, 16 * MIB, 1000, "16 MiB");
 }
 
-#define MANY_CLIENTS 10000
-
-static void test_10000_clients(const struct hn_test *t)
-{
-    (void)t;
-    /* The server must raise its own limit: start it with the usual 1024. */
-    struct rlimit orig;
-    getrlimit(RLIMIT_NOFILE, &orig);
-    set_own_nofile(orig.rlim_max < 1024 ? orig.rlim_max : 1024);
-    struct hn_proc *server = start_mode(false);
-    long mine = set_own_nofile(MANY_CLIENTS + 256);
-    if (mine < MANY_CLIENTS + 64)
-        hn_fail("harness: this machine's hard limit on open files (%ld) is too low for %d "
-                "clients: raise it (ulimit -Hn, /etc/security/limits.conf) and run again",
-                mine, MANY_CLIENTS);
-    pid_t pid = hn_pid(server);
-    int *fds = malloc(sizeof *fds * MANY_CLIENTS);
-    char why[256] = "";
-    int n = connect_many(hn_port(server), fds, MANY_CLIENTS, hn_ms(5000), why, sizeof why);
-    if (n < MANY_CLIENTS)
-        hn_fail("Only %d of %d clients could connect at once (%s).\n  expected: all of them; "
-                "the server was started with a soft limit of 1024 open files and must raise "
-                "it to the hard limit itself (sl_raise_nofile)",
-                n, MANY_CLIENTS, why);
-    echo_each(fds, MANY_CLIENTS, hn_ms(3000), "10000 clients connected at once");
-    int held = hn_fd_count(pid);
-    if (held < MANY_CLIENTS)
-        hn_fail("Every one of the %d clients got its echo, but the server holds only %d "
-                "descriptors.\n  expected: one per connected client, all held at once",
-                MANY_CLIENTS, held);
-    if (hn_threads(pid) != 1)
-        hn_fail("With %d clients, the server has %d threads.\n  expected: 1", MANY_CLIENTS,
-                hn_threads(pid));
-    for (int i = 0; i < MANY_CLIENTS; i++)
-        close(fds[i]);
-    free(fds);
-}
-
 static void test_bounded_memory(const struct hn_test *t)
 {
     (void)t;
@@ -563,14 +354,14 @@ static void test_bounded_memory(const struct hn_test *t)
     hn_pattern(buf, chunk, 1012u);
     size_t sent = 0;
     long peak = before;
-    long long end = mono_ms() + hn_ms(4000), last_progress = mono_ms();
+    long long end = hn_now_ms() + hn_ms(4000), last_progress = hn_now_ms();
     /* Send until 100 MiB went, or nothing moved for 1 s (back-pressure has
      * filled every buffer on the way), or 4 s passed. Never read. */
-    while (sent < total && mono_ms() < end && mono_ms() - last_progress < hn_ms(1000)) {
+    while (sent < total && hn_now_ms() < end && hn_now_ms() - last_progress < hn_ms(1000)) {
         ssize_t k = send(fd, buf, chunk, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (k > 0) {
             sent += (size_t)k;
-            last_progress = mono_ms();
+            last_progress = hn_now_ms();
             continue;
         }
         if (k < 0 && errno != EAGAIN && errno != EINTR)
@@ -603,124 +394,6 @@ static void test_bounded_memory(const struct hn_test *t)
     close(fd);
 }
 
-#define EMFILE_LIMIT 64
-#define EMFILE_CLIENTS 150
-
-static void test_emfile(const struct hn_test *t)
-{
-    (void)t;
-    struct hn_proc *server = start_mode(false);
-    pid_t pid = hn_pid(server);
-    struct rlimit low = { EMFILE_LIMIT, EMFILE_LIMIT };
-    if (prlimit(pid, RLIMIT_NOFILE, &low, NULL) < 0)
-        hn_fail("harness: prlimit(%d, RLIMIT_NOFILE, 64): %s", (int)pid, strerror(errno));
-    int fds[EMFILE_CLIENTS];
-    char why[256] = "";
-    int n = connect_many(hn_port(server), fds, EMFILE_CLIENTS, hn_ms(5000), why, sizeof why);
-    if (n < EMFILE_CLIENTS)
-        hn_fail("harness: only %d of %d clients connected (%s): the kernel completes the "
-                "handshakes of waiting clients in the backlog by itself",
-                n, EMFILE_CLIENTS, why);
-    for (int i = 0; i < n; i++) {
-        char msg[64];
-        size_t len = client_line(i, msg, sizeof msg);
-        if (hn_send_all(fds[i], msg, len, hn_ms(1000)) != len)
-            hn_fail("Client %d of %d could not send its line (%s): at the descriptor limit, "
-                    "did the server close or reset it?",
-                    i + 1, n, strerror(errno));
-    }
-    /* Who is served: the clients the server could accept before it ran out
-     * of its 64 descriptors. The others wait in the backlog. */
-    bool served[EMFILE_CLIENTS] = { false };
-    int count = 0;
-    long long deadline = mono_ms() + hn_ms(3000);
-    while (mono_ms() < deadline && count < n) {
-        for (int i = 0; i < n; i++) {
-            if (served[i])
-                continue;
-            char msg[64], in[64];
-            size_t len = client_line(i, msg, sizeof msg);
-            ssize_t k = recv(fds[i], in, len, MSG_PEEK | MSG_DONTWAIT);
-            if (k == (ssize_t)len) {
-                recv(fds[i], in, len, 0);
-                if (memcmp(in, msg, len) != 0)
-                    hn_fail_bytes("The echo differs.", "one of 150 clients at the limit", msg,
-                                  len, in, len);
-                served[i] = true;
-                count++;
-            } else if (k == 0 || (k < 0 && errno != EAGAIN && errno != EINTR)) {
-                hn_fail("With its descriptor limit lowered to %d, the server closed or reset "
-                        "client %d (%s) instead of leaving it to wait.\n  expected: the "
-                        "clients it holds are served, the others wait in the backlog",
-                        EMFILE_LIMIT, i + 1, k == 0 ? "end of stream" : strerror(errno));
-            }
-        }
-        if (count >= EMFILE_LIMIT - 16)
-            break;
-        usleep(20000);
-    }
-    int status;
-    if (hn_wait_exit(server, 0, &status) == 0)
-        hn_fail("The server exited when accept() ran out of descriptors.\n  expected: it "
-                "keeps serving the clients it has: EMFILE ends no one");
-    if (count < EMFILE_LIMIT / 2)
-        hn_fail("With its descriptor limit lowered to %d and %d clients connected, only %d got "
-                "their echo within 3 s.\n  expected: every client the server could accept "
-                "(about %d) is served while the others wait",
-                EMFILE_LIMIT, n, count, EMFILE_LIMIT - 6);
-    /* At the limit with clients waiting: accept() keeps failing. Retrying it
-     * at once, again and again, is a spin: it shows as CPU time, or, when
-     * the loop also blocks now and then (a log line into a full pipe), as
-     * thousands of wake-ups (context switches) a second. */
-    double cpu0 = hn_cpu_seconds(pid);
-    long sw0 = context_switches(pid);
-    long long t0 = mono_ms();
-    usleep(1000 * 1000);
-    double used = hn_cpu_seconds(pid) - cpu0;
-    long switches = context_switches(pid) - sw0;
-    double wall = (double)(mono_ms() - t0) / 1000.0;
-    if (used > 0.10 * wall || (double)switches > 300 * wall)
-        hn_fail("At its descriptor limit, with %d clients waiting, the server used %.0f%% of a "
-                "CPU and woke up %ld times in %.1f s.\n  expected: under 10%% and a few dozen "
-                "wake-ups: when accept() fails with EMFILE, take the listening socket out of "
-                "the interest list for a while; a level-triggered listener that stays ready "
-                "makes epoll_wait() return at once, for ever",
-                n - count, 100.0 * used / wall, switches, wall);
-    /* Let the served ones leave: the waiting ones must now be served. */
-    int waiting = n - count;
-    for (int i = 0; i < n; i++)
-        if (served[i]) {
-            close(fds[i]);
-            fds[i] = -1;
-        }
-    int want = waiting < EMFILE_LIMIT / 2 ? waiting : EMFILE_LIMIT / 2, late = 0;
-    deadline = mono_ms() + hn_ms(4000);
-    while (mono_ms() < deadline && late < want) {
-        for (int i = 0; i < n; i++) {
-            if (fds[i] < 0 || served[i])
-                continue;
-            char msg[64], in[64];
-            size_t len = client_line(i, msg, sizeof msg);
-            ssize_t k = recv(fds[i], in, len, MSG_PEEK | MSG_DONTWAIT);
-            if (k == (ssize_t)len) {
-                recv(fds[i], in, len, 0);
-                served[i] = true;
-                late++;
-            }
-        }
-        usleep(20000);
-    }
-    if (late < want)
-        hn_fail("After the %d clients it served left, only %d of the %d clients waiting in the "
-                "backlog got their echo within 4 s.\n  expected: at least %d: when a client "
-                "leaves, a descriptor is free again, so watch the listening socket again and "
-                "accept the waiting ones",
-                count, late, waiting, want);
-    for (int i = 0; i < n; i++)
-        if (fds[i] >= 0)
-            close(fds[i]);
-}
-
 #define IDLE_CLIENTS 200
 
 static void check_idle(bool edge)
@@ -731,10 +404,10 @@ static void check_idle(bool edge)
     connect_clients(server, fds, IDLE_CLIENTS);
     hn_wait_blocked(pid, hn_ms(2000));
     double cpu0 = hn_cpu_seconds(pid);
-    long long t0 = mono_ms();
+    long long t0 = hn_now_ms();
     usleep(1000 * 1000);
     double used = hn_cpu_seconds(pid) - cpu0;
-    double wall = (double)(mono_ms() - t0) / 1000.0;
+    double wall = (double)(hn_now_ms() - t0) / 1000.0;
     if (used > 0.05 * wall)
         hn_fail("%s with %d connected, silent clients used %.0f%% of a CPU over %.1f s.\n"
                 "  expected: under 5%%: epoll_wait() should sleep until something happens. "
@@ -753,6 +426,17 @@ static void test_idle_cpu(const struct hn_test *t)
     check_idle(true);
 }
 
+/* The crowd tests (tests/suites/crowd.c) of the default, level-triggered server. */
+static const struct crowd_param crowd = {
+    .args = NULL,
+    .clients = 10000,
+    .max_threads = 1,
+    .model = "one thread: one event loop serves every client",
+    .emfile_advice = "when accept() fails with EMFILE, take the listening socket out of the "
+                     "interest list for a while; a level-triggered listener that stays ready "
+                     "makes epoll_wait() return at once, for ever",
+};
+
 static const struct hn_test lab10_rows[] = {
     { "lab10_one_thread", "one thread and an epoll instance while serving", 3, 10, HINT_CREATE,
       test_one_thread, NULL },
@@ -767,11 +451,11 @@ static const struct hn_test lab10_rows[] = {
     { "lab10_edge_slow_reader", "-e: 16 MiB to a client that stops reading for 1 s", 4, 20,
       HINT_EDGE, test_edge_slow_reader, NULL },
     { "lab10_10000_clients", "10000 clients at once, each gets its own echo", 7, 40,
-      HINT_C10K, test_10000_clients, NULL },
+      HINT_C10K, crowd_test_many_clients, &crowd },
     { "lab10_bounded_memory", "a client that sends 100 MiB and never reads: RSS bounded", 5,
       20, HINT_BACKPRESSURE, test_bounded_memory, NULL },
     { "lab10_emfile", "out of descriptors: no spin, clients served, waiting ones later", 4,
-      25, HINT_EMFILE, test_emfile, NULL },
+      25, HINT_EMFILE, crowd_test_emfile, &crowd },
     { "lab10_idle_cpu", "200 silent clients: under 5% of a CPU, both modes", 3, 20,
       HINT_INTEREST, test_idle_cpu, NULL },
 };

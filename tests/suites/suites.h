@@ -97,4 +97,89 @@ size_t peer_finish(struct peer *p);
 char *port_text(int port, char *buf);
 /** @} */
 
+/* ------------------------------------------------------------------------ */
+/** @name Crowds: many clients at once (labs 10 to 12)                      */
+/** @{ */
+
+/**
+ * @brief What a lab's crowd test rows are about: the server's command line
+ *        and what it may use. The row's `param` points to one.
+ */
+struct crowd_param {
+    const char *const *args;    /**< the server's own options, NULL-terminated, or NULL */
+    int clients;                /**< crowd_test_many_clients(): how many at once */
+    int max_threads;            /**< the most threads the server may have (hn_threads()) */
+    const char *model;          /**< why that many, for the failure message */
+    const char *emfile_advice;  /**< crowd_test_emfile(): how not to spin at the limit */
+};
+
+/**
+ * @brief Connect @p n clients at once to 127.0.0.1 : @p port.
+ *
+ * Non-blocking connects, a few hundred waited for together, from source
+ * addresses 127.0.0.2 to 127.0.0.5 in turn, so ten thousand connections
+ * take well under a second. The test process must have raised its own
+ * descriptor limit first (hn_set_nofile()).
+ * @param port the server's port.
+ * @param[out] fds the client sockets (non-blocking), one per client connected.
+ * @param n how many clients.
+ * @param batch_timeout_ms deadline for each batch's handshakes.
+ * @param why the caller's buffer: what happened to the first client that
+ *        did not connect.
+ * @param whylen its size.
+ * @return how many connected: @p n on success.
+ */
+int crowd_connect_many(int port, int *fds, int n, int batch_timeout_ms, char *why,
+                       size_t whylen);
+
+/**
+ * @brief The line client @p i sends in a crowd: unique to it, so an echo
+ *        sent to the wrong client is caught.
+ * @param i the client's index, from 0.
+ * @param buf the caller's buffer, at least 64 bytes.
+ * @param cap its size.
+ * @return the line's length, its `\n` included.
+ */
+size_t crowd_client_line(int i, char *buf, size_t cap);
+
+/**
+ * @brief Every client sends its own line and must get exactly it back.
+ *
+ * A batch sends, then the batch reads, so all @p n are connected while
+ * they are served. Fails the test at the first client that does not get
+ * its line, saying which.
+ * @param fds the connected clients.
+ * @param n how many.
+ * @param timeout_ms deadline for each send and each echo.
+ * @param context what the clients are, for the failure message.
+ */
+void crowd_echo_each(const int *fds, int n, int timeout_ms, const char *context);
+
+/**
+ * @brief Close every descriptor of @p fds that is not -1, and set it to -1.
+ * @param fds the descriptors.
+ * @param n how many.
+ */
+void crowd_close_all(int *fds, int n);
+
+/**
+ * @brief Test: crowd_param::clients clients connected at once, each gets
+ *        its own echo, the server holds them all within its thread budget.
+ *
+ * The server is started with a soft limit of 1024 open files, so it must
+ * raise its own (SPEC, labs 09 to 12).
+ * @param t the row; its `param` is a struct crowd_param.
+ */
+void crowd_test_many_clients(const struct hn_test *t);
+
+/**
+ * @brief Test: with its descriptor limit lowered to 64 and 150 clients
+ *        connected, the server serves those it holds, does not spin, does
+ *        not exit, and serves the waiting ones once others leave.
+ * @param t the row; its `param` is a struct crowd_param.
+ */
+void crowd_test_emfile(const struct hn_test *t);
+
+/** @} */
+
 #endif
