@@ -33,7 +33,7 @@ CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt -pthread)
 
 # Debian packages the project needs; `sudo make setup` installs the missing ones.
-DEB_PACKAGES := gcc make pkg-config check patch doxygen graphviz socat netcat-openbsd procps
+DEB_PACKAGES := gcc make pkg-config check patch doxygen graphviz socat netcat-openbsd procps liburing-dev
 
 # ------------------------------------------------------------------- labs --
 
