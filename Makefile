@@ -124,7 +124,7 @@ $(foreach n,$(LAB_NUMS),$(eval $(call lab_rules,$(n))))
 
 # ------------------------------------------------------------ entry points --
 
-.PHONY: all help lib tests test unit skeletons check-skeletons docs setup clean compile_commands.json print-out print-deps
+.PHONY: all help lib tests test unit grade skeletons check-skeletons docs setup clean compile_commands.json print-out print-deps
 
 all: lib tests $(foreach n,$(LAB_NUMS),lab$(n)) ## build lib/, the autograder and every lab of SRC
 
@@ -137,6 +137,9 @@ unit: $(BUILD)/tests/unit ## run the unit tests of lib/
 
 test: ## the project's own suite: unit tests, every solution, skeletons, mutants, the fault shim
 	@SAN=$(SAN) BUILD=$(BUILD) MAKE="$(MAKE)" LABS="$(LAB_NUMS)" tests/run-all
+
+grade: ## score every lab of SRC (LAB=NN: one): a table, build/grade/results.json (Gradescope) and TAP
+	@MAKE="$(MAKE)" BUILD=$(BUILD) tools/grade -s $(SRC) $(if $(LAB),-l $(LAB))
 
 skeletons: ## regenerate labs/*/*.c from the markers in solutions/
 	@tools/skeletonize --write $(LAB_DIRS)

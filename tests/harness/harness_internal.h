@@ -27,4 +27,16 @@ void hn_stop_all(void);
 /* Append the stderr tails of the current test's programs to a message. */
 void hn_append_program_logs(char *msg, size_t cap);
 
+/* How one test ended, for the machine-readable results. */
+struct hn_outcome {
+    const struct hn_test *test;
+    bool passed;
+    const char *message; /* the failure message with its hint; "" if passed */
+};
+
+/* Write the results where SOCKLAB_RESULTS_JSON and SOCKLAB_RESULTS_TAP say
+ * (results.c); nothing when neither is set. Returns 0, or -1 if a file
+ * could not be written (said on stderr). */
+int hn_write_results(const struct hn_lab *lab, const struct hn_outcome *out, size_t n);
+
 #endif
