@@ -124,7 +124,7 @@ $(foreach n,$(LAB_NUMS),$(eval $(call lab_rules,$(n))))
 
 # ------------------------------------------------------------ entry points --
 
-.PHONY: all help lib tests test unit grade skeletons check-skeletons docs setup clean compile_commands.json print-out print-deps
+.PHONY: all help lib tests test unit grade handout skeletons check-skeletons docs setup clean compile_commands.json print-out print-deps
 
 all: lib tests $(foreach n,$(LAB_NUMS),lab$(n)) ## build lib/, the autograder and every lab of SRC
 
@@ -140,6 +140,9 @@ test: ## the project's own suite: unit tests, every solution, skeletons, mutants
 
 grade: ## score every lab of SRC (LAB=NN: one): a table, build/grade/results.json (Gradescope) and TAP
 	@MAKE="$(MAKE)" BUILD=$(BUILD) tools/grade -s $(SRC) $(if $(LAB),-l $(LAB))
+
+handout: ## the student tarball, build/handout/socklab-handout.tar.gz: everything but solutions/ and tests/mutants/
+	@tools/handout
 
 skeletons: ## regenerate labs/*/*.c from the markers in solutions/
 	@tools/skeletonize --write $(LAB_DIRS)
@@ -160,7 +163,7 @@ compile_commands.json: ## write build/compile_commands.json for editors (clangd 
 setup: ## (as root) install the Debian packages the project needs, then build everything
 	@tools/install-deps $(DEB_PACKAGES)
 	$(MAKE) all
-	$(MAKE) all SRC=solutions
+	@if [ -d solutions ]; then $(MAKE) all SRC=solutions; fi
 	@if [ -n "$${SUDO_UID:-}" ]; then chown -R "$$SUDO_UID:$$SUDO_GID" build; fi
 
 print-out:
