@@ -33,7 +33,7 @@ CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt -pthread)
 
 # Debian packages the project needs; `sudo make setup` installs the missing ones.
-DEB_PACKAGES := gcc make pkg-config check patch doxygen graphviz socat netcat-openbsd procps liburing-dev
+DEB_PACKAGES := gcc make pkg-config check patch doxygen graphviz socat netcat-openbsd procps liburing-dev zip unzip
 
 # ------------------------------------------------------------------- labs --
 
@@ -124,7 +124,7 @@ $(foreach n,$(LAB_NUMS),$(eval $(call lab_rules,$(n))))
 
 # ------------------------------------------------------------ entry points --
 
-.PHONY: all help lib tests test unit grade handout skeletons check-skeletons docs setup clean compile_commands.json print-out print-deps
+.PHONY: all help lib tests test unit grade handout gradescope skeletons check-skeletons docs setup clean compile_commands.json print-out print-deps
 
 all: lib tests $(foreach n,$(LAB_NUMS),lab$(n)) ## build lib/, the autograder and every lab of SRC
 
@@ -143,6 +143,9 @@ grade: ## score every lab of SRC (LAB=NN: one): a table, build/grade/results.jso
 
 handout: ## the student tarball, build/handout/socklab-handout.tar.gz: everything but solutions/ and tests/mutants/
 	@tools/handout
+
+gradescope: ## Gradescope autograder zip (LAB=NN: one lab) in build/gradescope/, from the handout
+	@tools/gradescope-bundle $(LAB)
 
 skeletons: ## regenerate labs/*/*.c from the markers in solutions/
 	@tools/skeletonize --write $(LAB_DIRS)
