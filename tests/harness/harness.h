@@ -91,6 +91,38 @@ struct hn_lab {
 int hn_main(const struct hn_lab *lab, int argc, char **argv);
 
 /**
+ * @brief A lab's precondition on the machine: can its tests run here?
+ *
+ * Lab 11 needs io_uring, which a kernel may lack or forbid (an old kernel,
+ * `kernel.io_uring_disabled`, a container's seccomp profile). A test that
+ * fails there would blame the student for the machine.
+ * @return NULL when the tests can run; otherwise one line saying why not,
+ *         such as `io_uring is not available on this machine: ...`, valid
+ *         for the rest of the program.
+ */
+typedef const char *(*hn_unavailable_fn)(void);
+
+/**
+ * @brief hn_main() for a lab that needs something of the machine.
+ *
+ * The same as hn_main(), but before any test runs it calls @p unavailable
+ * once. When that returns a reason, no test runs: each is listed as `SKIP`,
+ * the report says the lab cannot be graded on this machine and why, the
+ * plain line is `0 passed, 0 failed, N skipped`, the points line claims no
+ * score (`labNN: not graded: ...`), and the exit status is 0, since nothing
+ * failed. Results files, when asked for, list each test as not passed with
+ * the reason as its message. `--list` and `--hints` never call it.
+ * @param lab the lab, as for hn_main().
+ * @param unavailable the precondition, or NULL for none (then this is
+ *        hn_main()).
+ * @param argc as given to main().
+ * @param argv as given to main().
+ * @return as hn_main(); 0 when every test was skipped.
+ */
+int hn_main_if_available(const struct hn_lab *lab, hn_unavailable_fn unavailable, int argc,
+                         char **argv);
+
+/**
  * @brief The test now running (inside a test only).
  *
  * Lets a function shared by several rows read its row's hn_test::param.
