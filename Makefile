@@ -111,6 +111,15 @@ $(BUILD)/tests/faultshim.so: tests/shim/faultshim.c
 
 TEST_PROGS := $(foreach n,$(LAB_NUMS),$(BUILD)/tests/lab$(n))
 
+# Servers that misbehave on purpose (tests/hostile/run grades them): one
+# build of tests/hostile/hostile.c per mode, as $(BUILD)/tests/hostile/MODE/server.
+HOSTILE_MODES := no-ready-line never-accepts sleeps-in-accept floods-stdout ignores-sigterm \
+                 fork-bomb escapes-setsid eats-memory
+HOSTILE_BINS := $(foreach m,$(HOSTILE_MODES),$(BUILD)/tests/hostile/$(m)/server)
+$(BUILD)/tests/hostile/%/server: tests/hostile/hostile.c $(LIB_A) $(LIB_H)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) '-DHOSTILE_MODE="$*"' $(LDFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
+
 # ------------------------------------------------------- per-lab targets --
 
 define lab_rules
@@ -124,13 +133,13 @@ $(foreach n,$(LAB_NUMS),$(eval $(call lab_rules,$(n))))
 
 # ------------------------------------------------------------ entry points --
 
-.PHONY: all help lib tests test unit grade handout gradescope skeletons check-skeletons docs setup clean compile_commands.json print-out print-deps
+.PHONY: all help lib tests test unit grade handout gradescope stress skeletons check-skeletons docs setup clean compile_commands.json print-out print-deps
 
 all: lib tests $(foreach n,$(LAB_NUMS),lab$(n)) ## build lib/, the autograder and every lab of SRC
 
 lib: $(LIB_A) ## build libsocklab
 
-tests: $(TEST_PROGS) $(BUILD)/tests/unit $(BUILD)/tests/faultshim.so ## build the autograder and the unit tests
+tests: $(TEST_PROGS) $(BUILD)/tests/unit $(BUILD)/tests/faultshim.so $(HOSTILE_BINS) ## build the autograder and the unit tests
 
 unit: $(BUILD)/tests/unit ## run the unit tests of lib/
 	$(BUILD)/tests/unit
@@ -146,6 +155,9 @@ handout: ## the student tarball, build/handout/socklab-handout.tar.gz: everythin
 
 gradescope: ## Gradescope autograder zip (LAB=NN: one lab) in build/gradescope/, from the handout
 	@tools/gradescope-bundle $(LAB)
+
+stress: ## run every solution's autograder N times (N=20), half under a CPU hog, and report every flaky test
+	@BUILD=$(BUILD) MAKE="$(MAKE)" tools/stress -n $(or $(N),20)
 
 skeletons: ## regenerate labs/*/*.c from the markers in solutions/
 	@tools/skeletonize --write $(LAB_DIRS)

@@ -20,6 +20,7 @@
 #include "harness.h"
 #include "harness_internal.h"
 
+#include <dirent.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sys/prctl.h>
@@ -32,6 +33,16 @@
 #define STDERR_TAIL_LINES 12
 #define FSIZE_LIMIT_BYTES (1024L * 1024 * 1024)
 #define CPU_LIMIT_SECONDS 300
+/* A program under test may use this much data memory (RLIMIT_DATA: heap and
+ * private mappings) before its allocations fail: far more than any lab
+ * needs, far less than the machine, so one that eats all memory dies alone.
+ * Not under AddressSanitizer, whose shadow memory counts as data. */
+#define DATA_LIMIT_BYTES (4096L * 1024 * 1024)
+/* More processes than this in one program's process group is a fork bomb:
+ * the drainer kills the group. Lab 04's server has one child per client. */
+#define MAX_GROUP_PROCS 400
+/* How often the drainer counts the group's processes. */
+#define GUARD_INTERVAL_MS 100
 
 extern char **environ;
 
@@ -59,6 +70,7 @@ struct hn_proc {
     size_t err_total;
     bool err_eof;
     char why[1024];
+    char contained[256]; /* what the fork-bomb guard did, or "" */
 };
 
 static struct hn_proc *g_procs[MAX_PROCS];
@@ -113,17 +125,71 @@ static bool drain_one(struct hn_proc *p, int fd, bool is_out)
     return n > 0;
 }
 
+/* How many processes are in process group pgid (field 5 of /proc/PID/stat). */
+static int group_size(pid_t pgid)
+{
+    DIR *d = opendir("/proc");
+    if (d == NULL)
+        return 0;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] < '1' || e->d_name[0] > '9')
+            continue;
+        char path[300], buf[512];
+        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        ssize_t len = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        if (len <= 0)
+            continue;
+        buf[len] = '\0';
+        char *q = strrchr(buf, ')');
+        int pgrp;
+        if (q != NULL && sscanf(q + 2, "%*c %*d %d", &pgrp) == 1 && pgrp == pgid)
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
+/* The fork-bomb guard: a program whose process group grows past
+ * MAX_GROUP_PROCS is killed, group and all, and the test's failure message
+ * will say so. Root ignores RLIMIT_NPROC, so counting is the only bound. */
+static void guard_group(struct hn_proc *p)
+{
+    if (p->contained[0] != '\0')
+        return;
+    int n = group_size(p->pid);
+    if (n <= MAX_GROUP_PROCS)
+        return;
+    kill(-p->pid, SIGKILL);
+    pthread_mutex_lock(&p->mu);
+    snprintf(p->contained, sizeof p->contained,
+             "harness: %s (pid %d) had %d processes in its process group, more than the %d "
+             "any lab needs (a fork that never stops?): the harness killed them all",
+             p->name, (int)p->pid, n, MAX_GROUP_PROCS);
+    pthread_mutex_unlock(&p->mu);
+}
+
 static void *drain(void *arg)
 {
     struct hn_proc *p = arg;
     bool out_open = p->out_fd >= 0, err_open = p->err_fd >= 0;
+    long next_guard = now_ms() + GUARD_INTERVAL_MS;
     while (out_open || err_open) {
         struct pollfd pfd[3] = {
             { out_open ? p->out_fd : -1, POLLIN, 0 },
             { err_open ? p->err_fd : -1, POLLIN, 0 },
             { p->wake[0], POLLIN, 0 },
         };
-        if (poll(pfd, 3, -1) < 0) {
+        if (now_ms() >= next_guard) {
+            guard_group(p);
+            next_guard = now_ms() + GUARD_INTERVAL_MS;
+        }
+        if (poll(pfd, 3, GUARD_INTERVAL_MS) < 0) {
             if (errno == EINTR)
                 continue;
             break;
@@ -206,6 +272,10 @@ static void child_setup(pid_t parent, int in, int out, int err, const char *in_p
     setrlimit(RLIMIT_CORE, &core);
     setrlimit(RLIMIT_FSIZE, &fsize);
     setrlimit(RLIMIT_CPU, &cpu);
+#ifndef __SANITIZE_ADDRESS__
+    struct rlimit data = { DATA_LIMIT_BYTES, DATA_LIMIT_BYTES };
+    setrlimit(RLIMIT_DATA, &data);
+#endif
 }
 
 static void register_group(pid_t pgid)
@@ -608,6 +678,12 @@ void hn_append_program_logs(char *msg, size_t cap)
 {
     for (int i = 0; i < g_nprocs; i++) {
         struct hn_proc *p = g_procs[i];
+        pthread_mutex_lock(&p->mu);
+        if (p->contained[0] != '\0') {
+            size_t len = strlen(msg);
+            snprintf(msg + len, cap - len, "\n%s", p->contained);
+        }
+        pthread_mutex_unlock(&p->mu);
         char *tail = hn_stderr_tail(p);
         size_t len = strlen(msg);
         if (!*tail) {
