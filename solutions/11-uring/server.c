@@ -142,12 +142,12 @@ struct event_loop {
     struct io_uring *ring;
     int listen_fd;
     struct op accept_op, pause_op, cancel_op; /* user_data of the other SQEs */
-    bool accepting;  /* an accept is in flight */
-    bool paused;     /* an accept pause (a timeout) is in flight */
-    bool stopping;   /* SIGINT or SIGTERM: submit nothing new */
-    struct __kernel_timespec pause; /* the timeout's length, read at submission */
-    unsigned in_flight;      /* SQEs handed over whose CQE has not come back */
-    struct client *clients;  /* every client, newest first */
+    bool accepting;                           /* an accept is in flight */
+    bool paused;                              /* an accept pause (a timeout) is in flight */
+    bool stopping;                            /* SIGINT or SIGTERM: submit nothing new */
+    struct __kernel_timespec pause;           /* the pause's length, read at submission */
+    unsigned in_flight;                       /* SQEs submitted whose CQE has not come back */
+    struct client *clients;                   /* every client, newest first */
 };
 
 /*
