@@ -237,6 +237,31 @@ struct hn_proc *hn_spawn(const char *prog, const char *const *args,
                          const struct hn_spawn_opts *opts);
 
 /**
+ * @brief Write `prog ARGS...` into @p buf, for a failure message.
+ * @param prog the program name.
+ * @param args NULL-terminated arguments.
+ * @param buf where the line goes (truncated to fit).
+ * @param cap the size of @p buf.
+ * @return @p buf.
+ */
+const char *hn_command_line(const char *prog, const char *const *args, char *buf, size_t cap);
+
+/**
+ * @brief Run `$SOCKLAB_BIN/prog ARGS...` and wait for it to exit by itself.
+ *
+ * For command lines the program must refuse (a bad flag, a port in use):
+ * fails the test, naming the command line, if it is still running after
+ * @p timeout_ms.
+ * @param prog `server` or `client`.
+ * @param args NULL-terminated arguments after the program name.
+ * @param timeout_ms how long it may take (scaled by hn_ms() here).
+ * @param out receives the process, for hn_stderr_tail().
+ * @return its wait status.
+ */
+int hn_run_to_exit(const char *prog, const char *const *args, int timeout_ms,
+                   struct hn_proc **out);
+
+/**
  * @brief Start `server -a ADDR -p 0 EXTRA...` and wait for its ready line.
  *
  * Fails the test, with what the server printed, when it exits, prints

@@ -539,10 +539,36 @@ struct hn_proc *hn_start_server(const char *addr, const char *const *extra)
         args[n++] = extra[i];
     args[n] = NULL;
     struct hn_proc *p = hn_spawn("server", args, NULL);
-    if (hn_wait_ready(p, hn_ms(5000)) < 0)
-        hn_fail("The server did not start: started as `server -a %s -p 0`, %s.", addr,
-                p->why);
+    if (hn_wait_ready(p, hn_ms(5000)) < 0) {
+        char line[512];
+        hn_fail("The server did not start: started as `%s`, %s.",
+                hn_command_line("server", args, line, sizeof line), p->why);
+    }
     return p;
+}
+
+const char *hn_command_line(const char *prog, const char *const *args, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s", prog);
+    for (int i = 0; args != NULL && args[i] != NULL; i++) {
+        size_t used = strlen(buf);
+        snprintf(buf + used, cap - used, " %s", args[i]);
+    }
+    return buf;
+}
+
+int hn_run_to_exit(const char *prog, const char *const *args, int timeout_ms,
+                   struct hn_proc **out)
+{
+    struct hn_proc *p = hn_spawn(prog, args, NULL);
+    int status;
+    if (hn_wait_exit(p, hn_ms(timeout_ms), &status) < 0) {
+        char line[512];
+        hn_fail("`%s` should have exited at once, but it was still running after %d ms.",
+                hn_command_line(prog, args, line, sizeof line), hn_ms(timeout_ms));
+    }
+    *out = p;
+    return status;
 }
 
 /* ----------------------------------------------------------------- stopping */

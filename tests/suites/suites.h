@@ -48,6 +48,15 @@ extern const struct lifecycle_proto chat_lifecycle;
  * @return a table valid for the rest of the program.
  */
 struct hn_table lifecycle_suite(const struct lifecycle_proto *proto);
+/**
+ * @brief Run `server ARGS...` and check that it refuses the command line:
+ *        exit status 2 and a usage line on standard error.
+ * @param args NULL-terminated arguments.
+ * @param rule why the line is bad, for the failure message
+ *        ("-t takes a whole number from 1 to 256").
+ * @param usage an example usage line, for the failure message.
+ */
+void expect_usage_exit(const char *const *args, const char *rule, const char *usage);
 /** @} */
 
 /** @name Fake peers for client tests: threads of the test process */
