@@ -602,6 +602,20 @@ long hn_context_switches(pid_t pid);
 int hn_children(pid_t pid, pid_t *out, int max);
 
 /**
+ * @brief How many of @p pid's descriptors link to @p target in /proc/PID/fd.
+ *
+ * An epoll instance links to `anon_inode:[eventpoll]`, an io_uring to
+ * `anon_inode:[io_uring]`, an eventfd to `anon_inode:[eventfd]`: this is how
+ * a test sees which kernel objects a server made.
+ * @param pid the process.
+ * @param target the exact link text.
+ * @param[out] fd_out the highest-numbered such descriptor (may be NULL;
+ *        untouched when there is none).
+ * @return the count (0 also when /proc cannot be read).
+ */
+int hn_fd_links(pid_t pid, const char *target, int *fd_out);
+
+/**
  * @brief Number of children of @p pid that are zombies (state Z).
  *
  * A zombie is a child that exited and was never waited for: a server that

@@ -233,6 +233,36 @@ int hn_socket_fds(pid_t pid, int *out, int max)
     return n;
 }
 
+int hn_fd_links(pid_t pid, const char *target, int *fd_out)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(path);
+    if (!d)
+        return 0;
+    int n = 0, highest = -1;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char link[600], text[128];
+        snprintf(link, sizeof link, "%s/%s", path, e->d_name);
+        ssize_t len = readlink(link, text, sizeof text - 1);
+        if (len < 0)
+            continue;
+        text[len] = '\0';
+        if (strcmp(text, target) != 0)
+            continue;
+        n++;
+        if (atoi(e->d_name) > highest)
+            highest = atoi(e->d_name);
+    }
+    closedir(d);
+    if (fd_out && n > 0)
+        *fd_out = highest;
+    return n;
+}
+
 int hn_fd_flags(pid_t pid, int fd, unsigned *flags)
 {
     char path[64], buf[4096];

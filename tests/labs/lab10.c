@@ -11,7 +11,6 @@
  */
 #include "suites.h"
 
-#include <dirent.h>
 #include <poll.h>
 #include <sys/resource.h>
 #include <time.h>
@@ -91,36 +90,6 @@ static unsigned long fd_socket_inode(pid_t pid, int fd)
     return sscanf(link, "socket:[%lu]", &ino) == 1 ? ino : 0;
 }
 
-/* The epoll descriptor of pid (the one linked to anon_inode:[eventpoll]),
- * or -1; `count` is set to how many it has. */
-static int find_epoll_fd(pid_t pid, int *count)
-{
-    char dir[64];
-    snprintf(dir, sizeof dir, "/proc/%d/fd", (int)pid);
-    int found = -1;
-    *count = 0;
-    DIR *d = opendir(dir);
-    if (d == NULL)
-        return -1;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        char path[320], link[128];
-        if (e->d_name[0] == '.')
-            continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        ssize_t len = readlink(path, link, sizeof link - 1);
-        if (len <= 0)
-            continue;
-        link[len] = '\0';
-        if (strcmp(link, "anon_inode:[eventpoll]") == 0) {
-            (*count)++;
-            found = atoi(e->d_name);
-        }
-    }
-    closedir(d);
-    return found;
-}
-
 /* Read the registrations of epoll descriptor epfd of pid. Returns how many
  * (at most max), or -1. */
 static int read_epoll_regs(pid_t pid, int epfd, struct epoll_reg *out, int max)
@@ -177,9 +146,8 @@ static unsigned long listener_inode(pid_t pid, int port)
 static int client_regs(struct hn_proc *server, struct epoll_reg *out, int max, int want)
 {
     pid_t pid = hn_pid(server);
-    int count;
-    int epfd = find_epoll_fd(pid, &count);
-    if (epfd < 0)
+    int epfd = -1;
+    if (hn_fd_links(pid, "anon_inode:[eventpoll]", &epfd) == 0)
         hn_fail("The server has no epoll descriptor (no /proc/%d/fd entry links to "
                 "anon_inode:[eventpoll]).\n  expected: one, made with epoll_create1()",
                 (int)pid);
@@ -218,7 +186,7 @@ static void test_one_thread(const struct hn_test *t)
                 "process(es).\n  expected: 1 thread and no child: one event loop serves "
                 "every client",
                 threads, children);
-    if (find_epoll_fd(pid, &epolls) < 0)
+    if ((epolls = hn_fd_links(pid, "anon_inode:[eventpoll]", NULL)) == 0)
         hn_fail("The server serves clients, but has no epoll descriptor (no /proc/%d/fd entry "
                 "links to anon_inode:[eventpoll]).\n  expected: an epoll instance from "
                 "epoll_create1(), waited on with epoll_wait() (not poll() or select())",

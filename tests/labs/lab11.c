@@ -22,7 +22,6 @@
  */
 #include "suites.h"
 
-#include <dirent.h>
 #include <linux/filter.h>
 #include <linux/io_uring.h>
 #include <linux/seccomp.h>
@@ -157,36 +156,6 @@ static void connect_clients(struct hn_proc *server, int *fds, int n)
     }
 }
 
-/* How many of pid's descriptors link to `target` (e.g.
- * anon_inode:[io_uring]); the last such descriptor in *fd_out if not NULL. */
-static int count_fd_links(pid_t pid, const char *target, int *fd_out)
-{
-    char dir[64];
-    snprintf(dir, sizeof dir, "/proc/%d/fd", (int)pid);
-    DIR *d = opendir(dir);
-    int count = 0;
-    if (d == NULL)
-        return 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        char path[320], link[128];
-        if (e->d_name[0] == '.')
-            continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        ssize_t len = readlink(path, link, sizeof link - 1);
-        if (len <= 0)
-            continue;
-        link[len] = '\0';
-        if (strcmp(link, target) == 0) {
-            count++;
-            if (fd_out != NULL)
-                *fd_out = atoi(e->d_name);
-        }
-    }
-    closedir(d);
-    return count;
-}
-
 /* The system call the process's main thread is blocked in
  * (/proc/PID/syscall), -2 if it is running, -1 if that cannot be read (it
  * needs ptrace access, which a Yama setting may deny). */
@@ -304,12 +273,12 @@ static void test_uring_instance(const struct hn_test *t)
     connect_clients(server, fds, 3);
     pid_t pid = hn_pid(server);
     int ring_fd = -1;
-    if (count_fd_links(pid, "anon_inode:[io_uring]", &ring_fd) == 0)
+    if (hn_fd_links(pid, "anon_inode:[io_uring]", &ring_fd) == 0)
         hn_fail("The server serves clients, but has no io_uring instance: no /proc/%d/fd "
                 "entry links to anon_inode:[io_uring].\n  expected: a ring made with "
                 "io_uring_queue_init() (io_uring_setup(2)), kept open while serving",
                 (int)pid);
-    if (count_fd_links(pid, "anon_inode:[eventpoll]", NULL) > 0)
+    if (hn_fd_links(pid, "anon_inode:[eventpoll]", NULL) > 0)
         hn_fail("The server has an io_uring instance (fd %d), but also an epoll instance "
                 "(anon_inode:[eventpoll]).\n  expected: no epoll: io_uring does the waiting "
                 "and the I/O (the completion model), not epoll_wait() and recv()",

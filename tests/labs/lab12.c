@@ -12,7 +12,6 @@
  */
 #include "suites.h"
 
-#include <dirent.h>
 #include <sched.h>
 #include <sys/wait.h>
 
@@ -23,32 +22,6 @@
 #define HINT_CROWD "12-reactors: Thousands of clients on N loops"
 
 /* ---------------------------------------------------------------- helpers */
-
-/* How many of pid's descriptors are epoll instances. */
-static int epoll_instances(pid_t pid)
-{
-    char dir[64];
-    snprintf(dir, sizeof dir, "/proc/%d/fd", (int)pid);
-    DIR *d = opendir(dir);
-    int count = 0;
-    if (d == NULL)
-        return 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        char path[320], link[128];
-        if (e->d_name[0] == '.')
-            continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        ssize_t len = readlink(path, link, sizeof link - 1);
-        if (len <= 0)
-            continue;
-        link[len] = '\0';
-        if (strcmp(link, "anon_inode:[eventpoll]") == 0)
-            count++;
-    }
-    closedir(d);
-    return count;
-}
 
 /* The number of CPUs this (the test) process may run on. */
 static int allowed_cpus(void)
@@ -78,7 +51,7 @@ static void expect_loops(struct hn_proc *server, int loops, const char *how)
         if (got != len || memcmp(in, msg, len) != 0)
             hn_fail_bytes("The echo differs.", who, msg, len, in, got);
     }
-    int threads = hn_threads(pid), epolls = epoll_instances(pid);
+    int threads = hn_threads(pid), epolls = hn_fd_links(pid, "anon_inode:[eventpoll]", NULL);
     if (epolls != loops || threads < loops || threads > loops + 1)
         hn_fail("Started %s, the server has %d thread(s) and %d epoll instance(s) "
                 "(anon_inode:[eventpoll] in /proc/%d/fd).\n  expected: %d event loop(s): "
