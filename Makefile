@@ -33,7 +33,7 @@ CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt -pthread)
 
 # Debian packages the project needs; `sudo make setup` installs the missing ones.
-DEB_PACKAGES := gcc make pkg-config check patch doxygen graphviz socat netcat-openbsd procps liburing-dev zip unzip
+DEB_PACKAGES := gcc make pkg-config check patch doxygen graphviz socat netcat-openbsd procps liburing-dev zip unzip libuv1-dev gnuplot-nox
 
 # ------------------------------------------------------------------- labs --
 
@@ -120,6 +120,24 @@ $(BUILD)/tests/hostile/%/server: tests/hostile/hostile.c $(LIB_A) $(LIB_H)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) '-DHOSTILE_MODE="$*"' $(LDFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
 
+# ------------------------------------------------------------------ tools --
+
+# The load generator (tools/loadgen/) and the libuv echo server that
+# `make bench` measures every solution against.
+LOADGEN := $(BUILD)/tools/loadgen
+UV_ECHO := $(BUILD)/tools/uv-echo
+$(LOADGEN): tools/loadgen/loadgen.c $(LIB_A) $(LIB_H)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) $(LDLIBS) -lm
+$(UV_ECHO): tools/bench/uv-echo.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(shell pkg-config --cflags libuv 2>/dev/null) $(LDFLAGS) -o $@ $< $(shell pkg-config --libs libuv 2>/dev/null || echo -luv)
+
+# The load generator's own tests: build/tests/loadgen.
+$(BUILD)/tests/loadgen: $(BUILD)/tests/obj/tools/loadgen_test.o $(HARNESS_OBJS) $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
+
 # ------------------------------------------------------- per-lab targets --
 
 define lab_rules
@@ -133,13 +151,13 @@ $(foreach n,$(LAB_NUMS),$(eval $(call lab_rules,$(n))))
 
 # ------------------------------------------------------------ entry points --
 
-.PHONY: all help lib tests test unit grade handout gradescope stress skeletons check-skeletons docs setup clean compile_commands.json print-out print-deps
+.PHONY: all help lib tests test unit grade handout gradescope stress bench loadgen skeletons check-skeletons docs setup clean compile_commands.json print-out print-deps
 
 all: lib tests $(foreach n,$(LAB_NUMS),lab$(n)) ## build lib/, the autograder and every lab of SRC
 
 lib: $(LIB_A) ## build libsocklab
 
-tests: $(TEST_PROGS) $(BUILD)/tests/unit $(BUILD)/tests/faultshim.so $(HOSTILE_BINS) ## build the autograder and the unit tests
+tests: $(TEST_PROGS) $(BUILD)/tests/unit $(BUILD)/tests/faultshim.so $(HOSTILE_BINS) $(LOADGEN) $(BUILD)/tests/loadgen ## build the autograder, the unit tests and the load generator
 
 unit: $(BUILD)/tests/unit ## run the unit tests of lib/
 	$(BUILD)/tests/unit
@@ -158,6 +176,12 @@ gradescope: ## Gradescope autograder zip (LAB=NN: one lab) in build/gradescope/,
 
 stress: ## run every solution's autograder N times (N=20), half under a CPU hog, and report every flaky test
 	@BUILD=$(BUILD) MAKE="$(MAKE)" tools/stress -n $(or $(N),20)
+
+loadgen: $(LOADGEN) ## build the load generator, build/tools/loadgen
+
+bench: $(LOADGEN) $(UV_ECHO) ## run loadgen against every echo solution and libuv (QUICK=1: under 2 minutes): build/bench/
+	@$(MAKE) --no-print-directory all SRC=solutions >/dev/null
+	@BUILD=$(BUILD) QUICK=$(QUICK) LOADGEN=$(LOADGEN) UV_ECHO=$(UV_ECHO) tools/bench/run
 
 skeletons: ## regenerate labs/*/*.c from the markers in solutions/
 	@tools/skeletonize --write $(LAB_DIRS)
