@@ -44,8 +44,8 @@
  *
  * Read: epoll(7), epoll_wait(2), connect(2) (EINPROGRESS, SO_ERROR),
  * send(2) (MSG_NOSIGNAL), recv(2), timerfd_create(2), clock_gettime(2),
- * getrlimit(2), proc(5) (/proc/PID/stat), sysconf(3) (_SC_CLK_TCK),
- * getopt_long(3).
+ * getrlimit(2), proc(5) (/proc/PID/stat, /proc/PID/task/TID/schedstat),
+ * sysconf(3) (_SC_CLK_TCK), getopt_long(3).
  *
  * Usage: loadgen [-m pingpong|rate|churn] [-c CONNS] [-s BYTES] [-d SECS]
  *        [-w WARMUP_SECS] [-r MSGS_PER_S] [-n NAME] [-P SERVER_PID] [--csv]
@@ -448,10 +448,48 @@ static struct proc_times *read_all_procs(size_t *count)
 }
 
 /*
- * CPU seconds of the server: its own time, the time of every descendant now
- * alive (a forking server's children, whose time reaches the parent's
- * cutime only once they are reaped), and the time of children it has
- * already reaped. -1 when the server is gone.
+ * Nanoseconds of CPU that process pid's threads have run, from the first
+ * field of /proc/PID/task/TID/schedstat; or, where the kernel has no
+ * schedstat, from utime + stime in clock ticks. Ticks are too coarse to sum
+ * over a forking server's children: each of a hundred children may run
+ * 7 ms in a second, and each rounds down to 0 ticks of 10 ms.
+ */
+static double process_cpu_ns(const struct proc_times *pt)
+{
+    char dir[64];
+    snprintf(dir, sizeof dir, "/proc/%d/task", (int)pt->pid);
+    DIR *d = opendir(dir);
+    double ns = 0.0;
+    bool any = false;
+    struct dirent *e;
+    while (d != NULL && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[384];
+        unsigned long long run_ns;
+        snprintf(path, sizeof path, "%s/%s/schedstat", dir, e->d_name);
+        FILE *f = fopen(path, "re");
+        if (f == NULL)
+            continue;
+        if (fscanf(f, "%llu", &run_ns) == 1) {
+            ns += (double)run_ns;
+            any = true;
+        }
+        fclose(f);
+    }
+    if (d != NULL)
+        closedir(d);
+    if (!any)
+        ns = (double)pt->own_ticks * 1e9 / (double)sysconf(_SC_CLK_TCK);
+    return ns;
+}
+
+/*
+ * CPU seconds of the server: its own threads' time, the time of every
+ * descendant now alive (a forking server's children, whose time reaches the
+ * parent's cutime only once they are reaped), and the time of children it
+ * has already reaped (cutime + cstime, in ticks: rare while connections
+ * stay open). -1 when the server is gone.
  */
 static double server_cpu_seconds(pid_t server)
 {
@@ -460,12 +498,12 @@ static double server_cpu_seconds(pid_t server)
     if (all == NULL)
         return -1.0;
     bool *in_tree = calloc(n + 1, sizeof *in_tree);
-    unsigned long long ticks = 0;
+    double ns = 0.0;
     bool found = false;
     for (size_t i = 0; in_tree != NULL && i < n; i++) {
         if (all[i].pid == server) {
             in_tree[i] = found = true;
-            ticks += all[i].own_ticks + all[i].children_ticks;
+            ns += (double)all[i].children_ticks * 1e9 / (double)sysconf(_SC_CLK_TCK);
         }
     }
     /* Mark descendants until nothing changes: /proc is not in tree order. */
@@ -477,17 +515,19 @@ static double server_cpu_seconds(pid_t server)
             for (size_t j = 0; j < n; j++) {
                 if (in_tree[j] && all[j].pid == all[i].ppid) {
                     in_tree[i] = grew = true;
-                    ticks += all[i].own_ticks;
                     break;
                 }
             }
         }
     }
+    for (size_t i = 0; in_tree != NULL && i < n; i++)
+        if (in_tree[i])
+            ns += process_cpu_ns(&all[i]);
     free(in_tree);
     free(all);
     if (!found)
         return -1.0;
-    return (double)ticks / (double)sysconf(_SC_CLK_TCK);
+    return ns / 1e9;
 }
 
 /* ---------------------------------------------------------- connections -- */
