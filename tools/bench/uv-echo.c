@@ -8,7 +8,9 @@
  * only faster than the labs before it. So this program does nothing clever:
  * the default loop, one read buffer per read callback, one uv_write() per
  * chunk read, the buffer freed when the write completes (libuv owns it
- * until then, the same buffer-ownership rule as lab 11's io_uring).
+ * until then, the same buffer-ownership rule as lab 11's io_uring). No
+ * TCP_NODELAY on accepted sockets: no solution sets it either, so the
+ * comparison stays fair.
  *
  * It keeps SPEC's rules for every server, so the bench starts and stops it
  * like the solutions: `uv-echo [-a ADDR] [-p PORT]` (port 0: the kernel
