@@ -222,13 +222,14 @@ struct hn_spawn_opts {
 };
 
 /**
- * @brief Start `$SOCKLAB_BIN/prog` with @p args.
+ * @brief Start `$SOCKLAB_BIN/prog` with @p args (or `prog` itself, when it
+ *        holds a slash: a tool of the project such as build/tools/loadgen).
  *
  * The child gets its own process group, a parent-death signal (SIGKILL),
  * descriptors 0, 1 and 2 only, default signal dispositions and mask, no core
  * dumps and a cap on file size. A thread drains its standard output and
  * error. Fails the test if the program does not exist.
- * @param prog `server` or `client`.
+ * @param prog `server` or `client`, or a path with a slash.
  * @param args NULL-terminated arguments after the program name.
  * @param opts options, or NULL for the defaults.
  * @return the process; hn_stop() it, or let the runner clean up.

@@ -304,7 +304,10 @@ struct hn_proc *hn_spawn(const char *prog, const char *const *args,
         hn_fail("harness: more than %d programs started in one test", MAX_PROCS);
 
     char path[4096];
-    snprintf(path, sizeof path, "%s/%s", getenv("SOCKLAB_BIN"), prog);
+    if (strchr(prog, '/') != NULL)
+        snprintf(path, sizeof path, "%s", prog);
+    else
+        snprintf(path, sizeof path, "%s/%s", getenv("SOCKLAB_BIN"), prog);
     if (access(path, X_OK) != 0)
         hn_fail("%s was not found or is not executable (%s).\n"
                 "Did it build? Run `make` for this lab and read the compiler's errors.",

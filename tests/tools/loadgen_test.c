@@ -13,7 +13,7 @@
  * the time bound against a server that never answers, loopback only, the
  * open-loop rate, churn, and the server CPU column.
  */
-#include "harness.h"
+#include "suites.h"
 
 #include <limits.h>
 #include <math.h>
@@ -42,29 +42,20 @@ static const char *loadgen_path(void)
                                                : "build/tools/loadgen";
 }
 
-/*
- * hn_spawn() runs `$SOCKLAB_BIN/PROG`, and loadgen lives elsewhere: point
- * SOCKLAB_BIN at loadgen's folder just for the spawn. The test runs in its
- * own process (Check forks one per test), and no other thread of it reads
- * the environment, so the change is seen by nothing else.
- */
+/* Start loadgen, without the fault shim: it is the tool, not the program
+ * under test. */
 static struct hn_proc *spawn_loadgen(const char *const *args)
 {
     const char *lg = loadgen_path();
-    char dir[PATH_MAX], saved[PATH_MAX];
     if (access(lg, X_OK) != 0)
         hn_fail("The load generator %s was not found or is not executable (%s). Build it "
                 "(`make loadgen`, or `make SAN=1 loadgen`), or set LOADGEN to its path.",
                 lg, strerror(errno));
-    const char *slash = strrchr(lg, '/');
-    snprintf(dir, sizeof dir, "%.*s", slash != NULL ? (int)(slash - lg) : 1,
-             slash != NULL ? lg : ".");
-    snprintf(saved, sizeof saved, "%s", getenv("SOCKLAB_BIN"));
+    /* A name with a slash is run as it is, not looked up in SOCKLAB_BIN. */
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s%s", strchr(lg, '/') != NULL ? "" : "./", lg);
     struct hn_spawn_opts opts = { .no_shim = true };
-    setenv("SOCKLAB_BIN", dir, 1);
-    struct hn_proc *p = hn_spawn(slash != NULL ? slash + 1 : lg, args, &opts);
-    setenv("SOCKLAB_BIN", saved, 1);
-    return p;
+    return hn_spawn(path, args, &opts);
 }
 
 /* One finished run of loadgen. */
@@ -174,13 +165,6 @@ static void parse_csv(const struct run *r, int want_fields, struct csv *c)
     c->cpu = want_fields > CSV_FIELDS ? number(r, f, 10, "server_cpu_us_per_msg") : 0.0;
 }
 
-/* `-p PORT`: the port as text in a caller's buffer. */
-static const char *port_text(int port, char *buf, size_t cap)
-{
-    snprintf(buf, cap, "%d", port);
-    return buf;
-}
-
 /* ------------------------------------------- servers played by the test -- */
 
 /* A listener on 127.0.0.1, a free port; fails the test if it cannot. */
@@ -270,7 +254,7 @@ static void test_pingpong_csv(const struct hn_test *t)
     struct hn_proc *server = hn_start_server(NULL, NULL);
     char port[16];
     const char *args[] = { "-c", "10", "-d", "1", "-w", "0.2", "--csv", "-q", "-n", "10-epoll",
-                           "-p", port_text(hn_port(server), port, sizeof port), NULL };
+                           "-p", port_text(hn_port(server), port), NULL };
     struct run r;
     run_loadgen(args, 1200 + EXIT_SLACK_MS, &r);
     expect_exit(&r, 0);
@@ -299,7 +283,7 @@ static void test_corrupt_echo(const struct hn_test *t)
     start_thread(corrupting_server, &lfd);
     char port[16];
     const char *args[] = { "-c", "1", "-s", "64", "-d", "1", "-w", "0", "--csv", "-q", "-p",
-                           port_text(port_num, port, sizeof port), NULL };
+                           port_text(port_num, port), NULL };
     struct run r;
     run_loadgen(args, 1000 + EXIT_SLACK_MS, &r);
     struct csv c;
@@ -319,7 +303,7 @@ static void test_silent_server(const struct hn_test *t)
     start_thread(silent_server, &lfd);
     char port[16];
     const char *args[] = { "-c", "4", "-d", "1", "-w", "0.5", "-q", "-p",
-                           port_text(port_num, port, sizeof port), NULL };
+                           port_text(port_num, port), NULL };
     struct run r;
     run_loadgen(args, 1500 + EXIT_SLACK_MS, &r);
     expect_exit(&r, 1);
@@ -378,7 +362,7 @@ static void test_rate(const struct hn_test *t)
     struct hn_proc *server = hn_start_server(NULL, NULL);
     char port[16];
     const char *args[] = { "-m", "rate", "-r", "2000", "-c", "4", "-d", "1", "-w", "0.2",
-                           "--csv", "-q", "-p", port_text(hn_port(server), port, sizeof port),
+                           "--csv", "-q", "-p", port_text(hn_port(server), port),
                            NULL };
     struct run r;
     run_loadgen(args, 1200 + EXIT_SLACK_MS, &r);
@@ -407,7 +391,7 @@ static void test_rate_pause(const struct hn_test *t)
     start_thread(pausing_server, &lfd);
     char port[16];
     const char *args[] = { "-m", "rate", "-r", "1000", "-c", "1", "-d", "1", "-w", "0",
-                           "--csv", "-q", "-p", port_text(port_num, port, sizeof port), NULL };
+                           "--csv", "-q", "-p", port_text(port_num, port), NULL };
     struct run r;
     run_loadgen(args, 1000 + EXIT_SLACK_MS, &r);
     expect_exit(&r, 0);
@@ -427,7 +411,7 @@ static void test_churn(const struct hn_test *t)
     struct hn_proc *server = hn_start_server(NULL, NULL);
     char port[16];
     const char *args[] = { "-m", "churn", "-c", "4", "-d", "1", "-w", "0.2", "--csv", "-q",
-                           "-p", port_text(hn_port(server), port, sizeof port), NULL };
+                           "-p", port_text(hn_port(server), port), NULL };
     struct run r;
     run_loadgen(args, 1200 + EXIT_SLACK_MS, &r);
     expect_exit(&r, 0);
@@ -452,7 +436,7 @@ static void test_header_and_cpu(const struct hn_test *t)
     (void)t;
     struct hn_proc *server = hn_start_server(NULL, NULL);
     char port[16], pid[16], line[512];
-    port_text(hn_port(server), port, sizeof port);
+    port_text(hn_port(server), port);
     snprintf(pid, sizeof pid, "%d", (int)hn_pid(server));
 
     const char *plain[] = { "-c", "2", "-d", "0.5", "-w", "0.1", "--csv", "--csv-header",
