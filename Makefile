@@ -33,7 +33,7 @@ CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt -pthread)
 
 # Debian packages the project needs; `sudo make setup` installs the missing ones.
-DEB_PACKAGES := gcc make pkg-config check patch doxygen graphviz socat netcat-openbsd procps liburing-dev zip unzip libuv1-dev gnuplot-nox
+DEB_PACKAGES := gcc make pkg-config check patch doxygen graphviz socat netcat-openbsd procps liburing-dev zip unzip libuv1-dev gnuplot-nox python3 tshark tcpdump iproute2 libcap2-bin util-linux
 
 # ------------------------------------------------------------------- labs --
 
@@ -133,6 +133,19 @@ $(UV_ECHO): tools/bench/uv-echo.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(shell pkg-config --cflags libuv 2>/dev/null) $(LDFLAGS) -o $@ $< $(shell pkg-config --libs libuv 2>/dev/null || echo -luv)
 
+# The capture exercises: the scripted client parts of their scenes
+# (tools/capture/exchange.c) and the userspace link between tools/netlab's
+# two network namespaces (tools/netlab/link.c).
+CAPTURE_EXCHANGE := $(BUILD)/tools/capture-exchange
+NETLAB_LINK := $(BUILD)/tools/netlab-link
+CAPTURE_LABS := 01 02 03 04 06
+$(CAPTURE_EXCHANGE): tools/capture/exchange.c $(LIB_A) $(LIB_H)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
+$(NETLAB_LINK): tools/netlab/link.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $<
+
 # The load generator's own tests: build/tests/loadgen.
 $(BUILD)/tests/loadgen: $(BUILD)/tests/obj/tools/loadgen_test.o $(HARNESS_OBJS) $(LIB_A)
 	@mkdir -p $(@D)
@@ -149,6 +162,30 @@ test-lab$(1): lab$(1) $(BUILD)/tests/lab$(1) $(BUILD)/tests/faultshim.so
 endef
 $(foreach n,$(LAB_NUMS),$(eval $(call lab_rules,$(n))))
 
+# capture-labNN records lab NN of SRC; check-capture-labNN scores the answer
+# file of SRC's lab folder (labs/ when SRC has none) against that capture.
+define capture_rules
+.PHONY: capture-lab$(1) check-capture-lab$(1)
+capture-lab$(1): lab$(1) $(CAPTURE_EXCHANGE)
+	@tools/capture/capture -b $(OUT)/$$(call lab_dir,$(1)) -x $(CAPTURE_EXCHANGE) -o build/captures/lab$(1).pcapng $(1)
+check-capture-lab$(1):
+	@tools/capture/check -c build/captures/lab$(1).pcapng -a $$(or $$(wildcard $(SRC_DIR)/$$(call lab_dir,$(1))/capture-answers.txt),labs/$$(call lab_dir,$(1))/capture-answers.txt) $(1)
+endef
+$(foreach n,$(filter $(CAPTURE_LABS),$(LAB_NUMS)),$(eval $(call capture_rules,$(n))))
+
+.PHONY: capture-tools
+capture-tools: $(CAPTURE_EXCHANGE) $(NETLAB_LINK) ## build the capture exercises' scripted client and netlab's link
+
+# The exercises across tools/netlab's two hosts (SRC's programs).
+NETLAB_EXERCISE = NETLAB_LINK=$(NETLAB_LINK) tools/netlab/exercise -b $(OUT) -x $(CAPTURE_EXCHANGE)
+.PHONY: netlab-lab02 netlab-tcp-loss netlab-rtt
+netlab-lab02: lab02 $(NETLAB_LINK) $(CAPTURE_EXCHANGE) ## lab 02 across a link losing 10%: build/captures/lab02-loss.pcapng shows the retries
+	@$(NETLAB_EXERCISE) lab02-loss
+netlab-tcp-loss: lab01 $(NETLAB_LINK) $(CAPTURE_EXCHANGE) ## 2 MB through lab 01 across a link losing 5%: build/captures/lab01-loss.pcapng
+	@$(NETLAB_EXERCISE) tcp-loss
+netlab-rtt: lab01 lab04 lab05 $(NETLAB_LINK) $(CAPTURE_EXCHANGE) ## 10 clients against labs 01, 04, 05 across a 100 ms round trip
+	@$(NETLAB_EXERCISE) rtt
+
 # ------------------------------------------------------------ entry points --
 
 .PHONY: all help lib tests test unit grade handout gradescope stress bench loadgen skeletons check-skeletons docs setup clean compile_commands.json print-out print-deps
@@ -157,7 +194,7 @@ all: lib tests $(foreach n,$(LAB_NUMS),lab$(n)) ## build lib/, the autograder an
 
 lib: $(LIB_A) ## build libsocklab
 
-tests: $(TEST_PROGS) $(BUILD)/tests/unit $(BUILD)/tests/faultshim.so $(HOSTILE_BINS) $(LOADGEN) $(BUILD)/tests/loadgen ## build the autograder, the unit tests and the load generator
+tests: $(TEST_PROGS) $(BUILD)/tests/unit $(BUILD)/tests/faultshim.so $(HOSTILE_BINS) $(LOADGEN) $(BUILD)/tests/loadgen $(CAPTURE_EXCHANGE) $(NETLAB_LINK) ## build the autograder, the unit tests, the load generator and the capture tools
 
 unit: $(BUILD)/tests/unit ## run the unit tests of lib/
 	$(BUILD)/tests/unit
@@ -219,3 +256,5 @@ help: ## list every target
 	@grep -hE '^[a-z][a-zA-Z0-9_.-]*:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([^:]+):.*## /  \1\t/' | expand -t 26
 	@echo "  labNN                   build lab NN ($(LAB_NUMS))"
 	@echo "  test-labNN              build lab NN and run its autograder"
+	@echo "  capture-labNN           record lab NN's exchange into build/captures/labNN.pcapng ($(CAPTURE_LABS))"
+	@echo "  check-capture-labNN     score labs/NN-slug/capture-answers.txt against that capture"
