@@ -15,7 +15,8 @@
  *   hold -p P -s S       connect and stay silent for S seconds, then close
  *   slow-reader -p P -s S  shrink SO_RCVBUF, then read nothing for S seconds:
  *                        the receive window fills and the peer is told zero
- *   flood -p P -c N      chat: send N long lines while reading the replies
+ *   flood -p P -c N      chat: send N lines of 1000 bytes (and a newline)
+ *                        while reading the replies
  *   pingpong -p P -c N   N round trips of one line each, each waiting for its
  *                        echo: one round-trip time apiece (tools/netlab)
  *
@@ -299,7 +300,7 @@ static int cmd_slow_reader(const struct opts *o)
     return 0;
 }
 
-/* Sends o->count lines of 1000 bytes to a chat server and reads what comes
+/* Sends o->count lines of 1000 bytes and a newline to a chat server and reads what comes
  * back at the same time (a chat server drops a client that stops reading,
  * and this one must not be dropped), until every line has been answered by
  * its "[You] ..." echo or IO_TIMEOUT_S passes. */
@@ -354,7 +355,7 @@ static int cmd_flood(const struct opts *o)
             }
         }
     }
-    printf("flood: %ld lines of %zu bytes sent and echoed\n", o->count, sizeof line);
+    printf("flood: %ld lines of %zu bytes and a newline sent and echoed\n", o->count, sizeof line - 1);
     close(fd);
     return 0;
 }
