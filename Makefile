@@ -33,7 +33,7 @@ CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt -pthread)
 
 # Debian packages the project needs; `sudo make setup` installs the missing ones.
-DEB_PACKAGES := gcc make pkg-config check patch doxygen graphviz socat netcat-openbsd procps liburing-dev zip unzip libuv1-dev gnuplot-nox python3 tshark tcpdump iproute2 libcap2-bin util-linux
+DEB_PACKAGES := gcc make pkg-config check patch doxygen graphviz socat netcat-openbsd procps liburing-dev zip unzip libuv1-dev gnuplot-nox python3 tshark tcpdump iproute2 libcap2-bin util-linux pandoc chromium poppler-utils fonts-noto-cjk fonts-noto-core strace gdb
 
 # ------------------------------------------------------------------- labs --
 
@@ -146,6 +146,18 @@ $(NETLAB_LINK): tools/netlab/link.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $<
 
+# The examples the API docs show (docs/examples/, Doxygen @snippet): built
+# and run by make test, so that what the docs show works.
+DOC_EXAMPLES := $(BUILD)/examples/lib_tour $(BUILD)/examples/harness_tour
+$(BUILD)/examples/lib_tour: docs/examples/lib_tour.c $(LIB_A) $(LIB_H)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
+$(BUILD)/examples/harness_tour.o: docs/examples/harness_tour.c $(LIB_H) tests/harness/harness.h
+	@mkdir -p $(@D)
+	$(CC) $(TEST_CFLAGS) -c -o $@ $<
+$(BUILD)/examples/harness_tour: $(BUILD)/examples/harness_tour.o $(HARNESS_OBJS) $(LIB_A)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
+
 # The load generator's own tests: build/tests/loadgen.
 $(BUILD)/tests/loadgen: $(BUILD)/tests/obj/tools/loadgen_test.o $(HARNESS_OBJS) $(LIB_A)
 	@mkdir -p $(@D)
@@ -188,13 +200,13 @@ netlab-rtt: lab01 lab04 lab05 $(NETLAB_LINK) $(CAPTURE_EXCHANGE) ## 10 clients a
 
 # ------------------------------------------------------------ entry points --
 
-.PHONY: all help lib tests test unit grade handout gradescope stress bench loadgen skeletons check-skeletons docs setup clean compile_commands.json print-out print-deps
+.PHONY: all help lib tests test unit grade handout gradescope stress bench loadgen skeletons check-skeletons docs slides setup clean compile_commands.json print-out print-deps
 
 all: lib tests $(foreach n,$(LAB_NUMS),lab$(n)) ## build lib/, the autograder and every lab of SRC
 
 lib: $(LIB_A) ## build libsocklab
 
-tests: $(TEST_PROGS) $(BUILD)/tests/unit $(BUILD)/tests/faultshim.so $(HOSTILE_BINS) $(LOADGEN) $(BUILD)/tests/loadgen $(CAPTURE_EXCHANGE) $(NETLAB_LINK) ## build the autograder, the unit tests, the load generator and the capture tools
+tests: $(TEST_PROGS) $(BUILD)/tests/unit $(BUILD)/tests/faultshim.so $(HOSTILE_BINS) $(LOADGEN) $(BUILD)/tests/loadgen $(CAPTURE_EXCHANGE) $(NETLAB_LINK) $(DOC_EXAMPLES) ## build the autograder, the unit tests, the load generator, the capture tools and the docs' examples
 
 unit: $(BUILD)/tests/unit ## run the unit tests of lib/
 	$(BUILD)/tests/unit
@@ -226,8 +238,12 @@ skeletons: ## regenerate labs/*/*.c from the markers in solutions/
 check-skeletons: ## fail if a committed skeleton differs from what the markers give
 	@tools/skeletonize --check $(LAB_DIRS)
 
-docs: ## Doxygen HTML of lib/ and the harness, with the lab guides, into build/docs
-	@mkdir -p build/docs
+slides: ## render every deck of slides/ to self-contained HTML, PDF and PNG pages in build/slides
+	@tools/slides/build
+
+docs: ## Doxygen HTML: lib/ and the harness, every guide in course order, diagrams, glossary, into build/docs
+	@mkdir -p build/docs/gen
+	@tools/docs/mistakes build/docs/gen/mistakes.md
 	doxygen docs/Doxyfile
 
 compile_commands.json: ## write build/compile_commands.json for editors (clangd finds it there)

@@ -44,7 +44,12 @@
 #include <unistd.h>
 
 /* ------------------------------------------------------------------------ */
-/** @name Errors: the die layer (start-up code and clients)                  */
+/**
+ * @name Errors: the die layer (start-up code and clients)
+ *
+ * @par Example
+ * @snippet lib_tour.c die_layer
+ */
 /** @{ */
 
 /** Exit status for a runtime error (SPEC "Every server", "Every client"). */
@@ -102,7 +107,12 @@ void sl_usage_error(const char *usage, const char *fmt, ...)
 /** @} */
 
 /* ------------------------------------------------------------------------ */
-/** @name Errors: the status layer (anything a server calls while serving)  */
+/**
+ * @name Errors: the status layer (anything a server calls while serving)
+ *
+ * @par Example
+ * @snippet lib_tour.c status_layer
+ */
 /** @{ */
 
 /** Size of an error-message buffer that always suffices for libsocklab. */
@@ -134,7 +144,12 @@ void sl_warn_errno(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /** @} */
 
 /* ------------------------------------------------------------------------ */
-/** @name Addresses: resolution and printing, IPv4 and IPv6                  */
+/**
+ * @name Addresses: resolution and printing, IPv4 and IPv6
+ *
+ * @par Example
+ * @snippet lib_tour.c addresses
+ */
 /** @{ */
 
 /** Room for `[ffff:...:ffff%ifname]:65535` and a terminating NUL. */
@@ -212,7 +227,12 @@ bool sl_addr_equal(const struct sockaddr *a, socklen_t alen,
 /** @} */
 
 /* ------------------------------------------------------------------------ */
-/** @name Sockets: listeners, connectors, descriptor flags                   */
+/**
+ * @name Sockets: listeners, connectors, descriptor flags
+ *
+ * @par Example
+ * @snippet lib_tour.c sockets
+ */
 /** @{ */
 
 /**
@@ -292,7 +312,12 @@ int sl_ignore_sigpipe(void);
 /** @} */
 
 /* ------------------------------------------------------------------------ */
-/** @name Full reads and writes                                              */
+/**
+ * @name Full reads and writes
+ *
+ * @par Example
+ * @snippet lib_tour.c full_io
+ */
 /** @{ */
 
 /**
@@ -354,7 +379,12 @@ int sl_relay(int in_fd, int sock, int out_fd, char *err, size_t errlen);
 /** @} */
 
 /* ------------------------------------------------------------------------ */
-/** @name Output buffers: what a non-blocking socket has not taken yet       */
+/**
+ * @name Output buffers: what a non-blocking socket has not taken yet
+ *
+ * @par Example
+ * @snippet lib_tour.c output_buffer
+ */
 /** @{ */
 
 /**
@@ -457,7 +487,12 @@ int sl_buf_write(struct sl_buf *b, int fd, const void *data, size_t len);
 /** @} */
 
 /* ------------------------------------------------------------------------ */
-/** @name Line reader: framing a byte stream into lines                      */
+/**
+ * @name Line reader: framing a byte stream into lines
+ *
+ * @par Example
+ * @snippet lib_tour.c line_reader
+ */
 /** @{ */
 
 /** What sl_line_next(), sl_line_finish() and sl_line_read() report. */
@@ -585,7 +620,12 @@ enum sl_line_status sl_line_read(struct sl_line_reader *r, int fd,
 /** @} */
 
 /* ------------------------------------------------------------------------ */
-/** @name Command lines, the ready line, and stopping on a signal            */
+/**
+ * @name Command lines, the ready line, and stopping on a signal
+ *
+ * @par Example
+ * @snippet lib_tour.c command_line
+ */
 /** @{ */
 
 /** Options every server and client share (SPEC "Every server"). */

@@ -26,7 +26,12 @@
 #include <sys/types.h>
 
 /* ------------------------------------------------------------------------ */
-/** @name Tests, tables and the runner                                       */
+/**
+ * @name Tests, tables and the runner
+ *
+ * @par Example
+ * @snippet harness_tour.c table
+ */
 /** @{ */
 
 struct hn_test;
@@ -163,7 +168,12 @@ long hn_set_nofile(long soft);
 /** @} */
 
 /* ------------------------------------------------------------------------ */
-/** @name Failing with a message a student can act on                       */
+/**
+ * @name Failing with a message a student can act on
+ *
+ * @par Example
+ * @snippet harness_tour.c failing
+ */
 /** @{ */
 
 /**
@@ -206,7 +216,12 @@ char *hn_show(const void *data, size_t len, char *out, size_t outlen);
 /** @} */
 
 /* ------------------------------------------------------------------------ */
-/** @name Programs under test                                                */
+/**
+ * @name Programs under test
+ *
+ * @par Example
+ * @snippet harness_tour.c programs
+ */
 /** @{ */
 
 /** A running program started by hn_spawn(). Opaque. */
@@ -410,7 +425,12 @@ const char *hn_proc_why(struct hn_proc *p);
 /** @} */
 
 /* ------------------------------------------------------------------------ */
-/** @name Talking to a server: every call has a deadline                     */
+/**
+ * @name Talking to a server: every call has a deadline
+ *
+ * @par Example
+ * @snippet harness_tour.c talking
+ */
 /** @{ */
 
 /**
@@ -555,7 +575,12 @@ char *hn_temp_path(const char *name);
 /** @} */
 
 /* ------------------------------------------------------------------------ */
-/** @name Inspecting a process through /proc                                 */
+/**
+ * @name Inspecting a process through /proc
+ *
+ * @par Example
+ * @snippet harness_tour.c inspecting
+ */
 /** @{ */
 
 /**
