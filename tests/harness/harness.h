@@ -368,7 +368,9 @@ int hn_signal(struct hn_proc *p, int sig);
 /**
  * @brief Stop the program: SIGTERM to its group, up to @p grace_ms to exit,
  *        then SIGKILL; reap it and stop draining.
- * @param p the program; freed.
+ * @param p the program. It stays valid (its output can still be read, and
+ *        hn_stop() may be called again) until hn_stop_all() frees it at the
+ *        end of the test.
  * @param grace_ms how long SIGTERM has.
  * @return the wait status of the program.
  */

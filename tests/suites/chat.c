@@ -182,7 +182,7 @@ static void expect_bytes(struct user *u, const char *want, size_t len, const cha
     if (n >= 0 && (size_t)n == len && memcmp(line, want, len) == 0)
         return;
     char exp[600], got[600];
-    hn_fail("%s (%s) did not receive the line SPEC asks for.\n  after: %s\n"
+    hn_fail("%s (%s) did not receive the line the chat protocol asks for.\n  after: %s\n"
             "  expected: %s\n  got: %s",
             u->label, u->name, after, hn_show(want, len, exp, sizeof exp),
             describe_got(n, line, got, sizeof got));
@@ -772,7 +772,7 @@ static void check_flow(struct room *r, int lines, size_t chunk, int timeout_ms)
                     memcpy(body, line + used, blen);
                 if (s < 0 || sscanf(body, "u%d line %d", &idx, &k) != 2 || idx != s + 1)
                     hn_fail("While %d users each sent %d lines at once, %s received a line "
-                            "that is not one of them as SPEC writes it: %s\n  expected: "
+                            "that is not one of them as the chat protocol writes it: %s\n  expected: "
                             "\"[You] u%d line K\" for its own, \"[NAME] uI line K\" for "
                             "user I's",
                             n, lines, u->label, hn_show(line, len, shown, sizeof shown), i + 1);
@@ -906,14 +906,14 @@ static void test_server_log(const struct hn_test *t)
     struct user *u = room_join(r);
     if (!hn_wait_stdout(server, u->addr, hn_ms(2000)))
         hn_fail("A user joined from %s, but the server printed no line naming it on its "
-                "standard output.\nSPEC: the server prints each event as a line on its "
+                "standard output.\nThe protocol: the server prints each event as a line on its "
                 "standard output (and flushes it).",
                 u->addr);
     static const char text[] = "a line for the server's log: 100%s%n%x";
     room_say(r, u, text, "");
     if (!hn_wait_stdout(server, text, hn_ms(2000)))
         hn_fail("A user sent \"%s\", but that text never appeared on the server's standard "
-                "output.\nSPEC: the server prints each event as a line on its standard "
+                "output.\nThe protocol: the server prints each event as a line on its standard "
                 "output; the user's text is data, never a printf format.",
                 text);
     room_nick(r, u, "logbook");

@@ -248,7 +248,9 @@ static void expect_exit(struct hn_proc *c, int timeout_ms, int want, const char 
     if (hn_wait_exit(c, timeout_ms, &status) < 0)
         hn_fail("The client was still running %d ms after %s.\n  expected: exit status %d\n"
                 "A client that never ends usually waits for something that cannot come: "
-                "did it shut down its sending side at the end of input?",
+                "did it shut down its sending side at the end of input? And does it read "
+                "the echo while it is still sending? One that sends everything first "
+                "stops when the socket buffers fill, and so does the server.",
                 timeout_ms, doing, want);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != want)
         hn_fail("The client ended with %s after %s.\n  expected: exit status %d",

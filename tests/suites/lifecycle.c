@@ -81,7 +81,7 @@ static void test_port_in_use(const struct hn_test *t)
     bool said = strstr(tail, want) != NULL;
     free(tail);
     if (!said)
-        hn_fail("The server exited 1 on a port in use, but did not say so as SPEC asks.\n"
+        hn_fail("The server exited 1 on a port in use, but did not say so: it must print one line naming the call and the reason.\n"
                 "  expected on standard error: \"%s\"", want);
     close(holder);
 }

@@ -319,7 +319,7 @@ static void test_udp_client(const struct hn_test *t)
         hn_fail("The client ended with %s.\n  input: %s with -t %d -r %d\n  expected: exit "
                 "status %d%s", hn_describe_status(status, how, sizeof how), shown_in,
                 c->timeout_ms, c->retries, c->want_exit,
-                c->want_exit == 3 ? " (no reply after the last try: SPEC says 3)" : "");
+                c->want_exit == 3 ? " (no reply after the last try: the protocol says 3)" : "");
     size_t len;
     char *out = hn_stdout_copy(client, &len);
     if (len != strlen(c->expected) || memcmp(out, c->expected, len) != 0)
@@ -367,7 +367,7 @@ static void test_refused(const struct hn_test *t)
                 "-r 1.\n  expected: exit status 3 after about 400 ms");
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 3)
         hn_fail("Sending to a port where nothing listens, the client ended with %s.\n"
-                "  expected: exit status 3: a refused port counts as no reply (SPEC)",
+                "  expected: exit status 3: a refused port counts as no reply (the protocol)",
                 hn_describe_status(status, how, sizeof how));
 }
 
