@@ -217,8 +217,13 @@ test: ## the project's own suite: unit tests, every solution, skeletons, mutants
 grade: ## score every lab of SRC (LAB=NN: one): a table, build/grade/results.json (Gradescope) and TAP
 	@MAKE="$(MAKE)" BUILD=$(BUILD) tools/grade -s $(SRC) $(if $(LAB),-l $(LAB))
 
-handout: ## the student tarball, build/handout/socklab-handout.tar.gz: everything but solutions/ and tests/mutants/
-	@tools/handout
+# LABS=01-03 (or 01,02,05, or 04) makes handout, slides and docs for a
+# release of those labs only (tools/release). Only a LABS given on make's
+# command line counts: tests/run-all exports LABS, the list of every lab.
+RELEASE := $(if $(filter command line,$(origin LABS)),$(LABS))
+
+handout: ## the student tarball in build/handout/: everything but solutions/, tests/mutants/, instructors/ (LABS=01-03: those labs only)
+	@tools/handout $(if $(RELEASE),-l $(RELEASE))
 
 gradescope: ## Gradescope autograder zip (LAB=NN: one lab) in build/gradescope/, from the handout
 	@tools/gradescope-bundle $(LAB)
@@ -238,13 +243,11 @@ skeletons: ## regenerate labs/*/*.c from the markers in solutions/
 check-skeletons: ## fail if a committed skeleton differs from what the markers give
 	@tools/skeletonize --check $(LAB_DIRS)
 
-slides: ## render every deck of slides/ to self-contained HTML, PDF and PNG pages in build/slides
-	@tools/slides/build
+slides: ## render every deck of slides/ to self-contained HTML, PDF and PNG pages in build/slides (LABS=01-03: that release's decks)
+	@tools/slides/build $(if $(RELEASE),--labs $(RELEASE))
 
-docs: ## Doxygen HTML: lib/ and the harness, every guide in course order, diagrams, glossary, into build/docs
-	@mkdir -p build/docs/gen
-	@tools/docs/mistakes build/docs/gen/mistakes.md
-	doxygen docs/Doxyfile
+docs: ## Doxygen HTML: lib/ and the harness, every guide in course order, diagrams, glossary, into build/docs (LABS=01-03: that release's guides)
+	@tools/docs/build $(if $(RELEASE),--labs $(RELEASE))
 
 compile_commands.json: ## write build/compile_commands.json for editors (clangd finds it there)
 	@mkdir -p build
