@@ -32,6 +32,12 @@ LDLIBS := -pthread
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt -pthread)
 
+# Debian and Ubuntu packages that grading alone needs (a compiler, make,
+# pkg-config, Check, liburing; bubblewrap to sandbox submissions): what a
+# grading platform installs (tools/gradescope/setup.sh, the GitHub Classroom
+# workflow). Their names are the same in Debian 12 and Ubuntu 22.04.
+GRADING_PACKAGES := build-essential make pkg-config check libsubunit-dev liburing-dev bubblewrap
+
 # Debian packages the project needs; `sudo make setup` installs the missing ones.
 DEB_PACKAGES := gcc make pkg-config check patch doxygen graphviz socat netcat-openbsd procps liburing-dev zip unzip libuv1-dev gnuplot-nox python3 tshark tcpdump iproute2 libcap2-bin util-linux pandoc chromium poppler-utils fonts-noto-cjk fonts-noto-core strace gdb
 
@@ -200,7 +206,7 @@ netlab-rtt: lab01 lab04 lab05 $(NETLAB_LINK) $(CAPTURE_EXCHANGE) ## 10 clients a
 
 # ------------------------------------------------------------ entry points --
 
-.PHONY: all help lib tests test unit grade handout gradescope stress bench loadgen skeletons check-skeletons docs slides setup clean compile_commands.json print-out print-deps
+.PHONY: all help lib tests test unit grade handout gradescope stress bench loadgen skeletons check-skeletons docs slides setup clean compile_commands.json print-out print-deps print-grading-deps
 
 all: lib tests $(foreach n,$(LAB_NUMS),lab$(n)) ## build lib/, the autograder and every lab of SRC
 
@@ -266,6 +272,9 @@ print-out:
 
 print-deps:
 	@echo $(DEB_PACKAGES)
+
+print-grading-deps:
+	@echo $(GRADING_PACKAGES)
 
 clean: ## remove build/
 	rm -rf build
