@@ -626,8 +626,21 @@ static const struct hn_table lab05_table = HN_TABLE("lab05", lab05_rows);
 
 int main(int argc, char **argv)
 {
-    struct hn_table lifecycle = lifecycle_suite(&echo_lifecycle);
-    const struct hn_table *tables[] = { &echo_server_suite, &lifecycle, &lab05_table, NULL };
+    /* The shared suites, with hints into this lab's guide. */
+    static const struct suite_hint life_hints[] = {
+        { "server_stop_signal", "05-threads: Stop cleanly" },
+        { "server_", "05-threads: Start, stop and errors" },
+        { NULL, NULL },
+    };
+    struct hn_table base = lifecycle_suite(&echo_lifecycle);
+    struct hn_table lifecycle = suite_hints(&base, life_hints);
+    static const struct suite_hint echo_hints[] = {
+        { "echo_ipv6", "05-threads: Start, stop and errors" },
+        { "echo_", "05-threads: Step 1: Serve a client in a thread" },
+        { NULL, NULL },
+    };
+    struct hn_table echo = suite_hints(&echo_server_suite, echo_hints);
+    const struct hn_table *tables[] = { &echo, &lifecycle, &lab05_table, NULL };
     struct hn_lab lab = { "lab05", "05-threads", "a TCP echo server with threads", tables };
     return hn_main(&lab, argc, argv);
 }

@@ -120,7 +120,13 @@ static const struct hn_table lab06_table = HN_TABLE("lab06", lab06_rows);
 
 int main(int argc, char **argv)
 {
-    struct hn_table lifecycle = lifecycle_suite(&chat_lifecycle);
+    /* The shared suites, with hints into this lab's guide. */
+    static const struct suite_hint life_hints[] = {
+        { "server_", "06-chat: Start, stop and errors" },
+        { NULL, NULL },
+    };
+    struct hn_table base = lifecycle_suite(&chat_lifecycle);
+    struct hn_table lifecycle = suite_hints(&base, life_hints);
     const struct hn_table *tables[] = {&chat_server_suite, &chat_client_suite, &lifecycle,
                                        &lab06_table, NULL};
     struct hn_lab lab = {"lab06", "06-chat", "a chat server with a thread per client", tables};
