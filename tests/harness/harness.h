@@ -703,6 +703,28 @@ double hn_cpu_seconds(pid_t pid);
 long hn_rss_kib(pid_t pid);
 
 /**
+ * @brief A field of /proc/PID/status given in KiB, such as `VmSize` (the
+ *        whole address space, thread stacks included, touched or not) or
+ *        `VmRSS`.
+ *
+ * VmSize after many short-lived threads shows a thread that was neither
+ * joined nor detached: its stack stays mapped after it ends.
+ * @param pid the process.
+ * @param field the field's name, without the colon.
+ * @return the value in KiB, or -1 when it cannot be read.
+ */
+long hn_status_kib(pid_t pid, const char *field);
+
+/**
+ * @brief The signals thread @p tid of process @p pid blocks (`SigBlk:` of
+ *        /proc/PID/task/TID/status), bit N-1 for signal N.
+ * @param pid the process.
+ * @param tid one of its threads (from hn_tasks()).
+ * @return the mask, or -1 when it cannot be read (the thread ended).
+ */
+long long hn_thread_sigblk(pid_t pid, pid_t tid);
+
+/**
  * @brief The one-letter state of the process in /proc/PID/stat.
  * @param pid the process.
  * @return R, S, D, Z, T..., or `?` when it cannot be read.

@@ -315,3 +315,40 @@ bool hn_wait_blocked(pid_t pid, int timeout_ms)
     }
     return false;
 }
+
+long hn_status_kib(pid_t pid, const char *field)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return -1;
+    size_t flen = strlen(field);
+    long value = -1;
+    while (fgets(line, sizeof line, f) != NULL) {
+        if (strncmp(line, field, flen) == 0 && line[flen] == ':') {
+            value = strtol(line + flen + 1, NULL, 10);
+            break;
+        }
+    }
+    fclose(f);
+    return value;
+}
+
+long long hn_thread_sigblk(pid_t pid, pid_t tid)
+{
+    char path[96], line[256];
+    snprintf(path, sizeof path, "/proc/%d/task/%d/status", (int)pid, (int)tid);
+    FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return -1;
+    long long mask = -1;
+    while (fgets(line, sizeof line, f) != NULL) {
+        if (strncmp(line, "SigBlk:", 7) == 0) {
+            mask = (long long)strtoull(line + 7, NULL, 16);
+            break;
+        }
+    }
+    fclose(f);
+    return mask;
+}

@@ -383,8 +383,22 @@ static const struct hn_table lab04_table = HN_TABLE("lab04", lab04_rows);
 
 int main(int argc, char **argv)
 {
-    struct hn_table lifecycle = lifecycle_suite(&echo_lifecycle);
-    const struct hn_table *tables[] = { &echo_server_suite, &lifecycle, &lab04_table, NULL };
+    /* The shared suites, with hints into this lab's guide. */
+    static const struct suite_hint life_hints[] = {
+        { "server_stop_signal", "04-fork: Stop cleanly" },
+        { "server_", "04-fork: Start, stop and errors" },
+        { NULL, NULL },
+    };
+    struct hn_table base = lifecycle_suite(&echo_lifecycle);
+    struct hn_table lifecycle = suite_hints(&base, life_hints);
+    static const struct suite_hint echo_hints[] = {
+        { "echo_ipv6", "04-fork: Start, stop and errors" },
+        { "echo_reset", "04-fork: Step 4: The child's side: close, serve, _exit" },
+        { "echo_", "04-fork: Step 4: The child's side: close, serve, _exit" },
+        { NULL, NULL },
+    };
+    struct hn_table echo = suite_hints(&echo_server_suite, echo_hints);
+    const struct hn_table *tables[] = { &echo, &lifecycle, &lab04_table, NULL };
     struct hn_lab lab = { "lab04", "04-fork", "a TCP echo server with a process per client",
                           tables };
     return hn_main(&lab, argc, argv);

@@ -81,46 +81,6 @@ static int wait_threads(pid_t pid, int want, int timeout_ms)
     return n;
 }
 
-/* A field of /proc/PID/status in KiB (VmSize: the whole address space,
- * thread stacks included, whether touched or not), or -1. */
-static long status_kib(pid_t pid, const char *field)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return -1;
-    size_t flen = strlen(field);
-    long value = -1;
-    while (fgets(line, sizeof line, f) != NULL) {
-        if (strncmp(line, field, flen) == 0 && line[flen] == ':') {
-            value = strtol(line + flen + 1, NULL, 10);
-            break;
-        }
-    }
-    fclose(f);
-    return value;
-}
-
-/* The blocked-signal mask (SigBlk:) of thread tid of process pid, or -1. */
-static long long thread_sigblk(pid_t pid, pid_t tid)
-{
-    char path[96], line[256];
-    snprintf(path, sizeof path, "/proc/%d/task/%d/status", (int)pid, (int)tid);
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return -1;
-    long long mask = -1;
-    while (fgets(line, sizeof line, f) != NULL) {
-        if (strncmp(line, "SigBlk:", 7) == 0) {
-            mask = (long long)strtoull(line + 7, NULL, 16);
-            break;
-        }
-    }
-    fclose(f);
-    return mask;
-}
-
 /* The thread ids of pid (entries of /proc/PID/task): their number, at most max. */
 static int thread_ids(pid_t pid, pid_t *out, int max)
 {
@@ -478,11 +438,11 @@ static void test_no_leak(const struct hn_test *t)
     for (int i = 1; i <= WARMUP; i++)
         short_client(server, i, TOTAL);
     wait_threads(pid, base, hn_ms(2000));
-    long before = status_kib(pid, "VmSize");
+    long before = hn_status_kib(pid, "VmSize");
     for (int i = WARMUP + 1; i <= TOTAL; i++)
         short_client(server, i, TOTAL);
     wait_threads(pid, base, hn_ms(2000));
-    long after = status_kib(pid, "VmSize");
+    long after = hn_status_kib(pid, "VmSize");
     if (before < 0 || after < 0)
         hn_fail("Cannot read VmSize of /proc/%d/status: did the server exit?", (int)pid);
     long grown = after - before;
@@ -524,7 +484,7 @@ static void expect_masks(pid_t pid, const char *mode)
         hn_fail("In %s, the server has %d thread(s) while clients are connected: it should "
                 "have more than one.", mode, n);
     for (int i = 0; i < n; i++) {
-        long long mask = thread_sigblk(pid, tids[i]);
+        long long mask = hn_thread_sigblk(pid, tids[i]);
         if (mask < 0)
             continue; /* the thread ended meanwhile */
         if (tids[i] == pid && (mask & stop) != 0)
@@ -626,8 +586,21 @@ static const struct hn_table lab05_table = HN_TABLE("lab05", lab05_rows);
 
 int main(int argc, char **argv)
 {
-    struct hn_table lifecycle = lifecycle_suite(&echo_lifecycle);
-    const struct hn_table *tables[] = { &echo_server_suite, &lifecycle, &lab05_table, NULL };
+    /* The shared suites, with hints into this lab's guide. */
+    static const struct suite_hint life_hints[] = {
+        { "server_stop_signal", "05-threads: Stop cleanly" },
+        { "server_", "05-threads: Start, stop and errors" },
+        { NULL, NULL },
+    };
+    struct hn_table base = lifecycle_suite(&echo_lifecycle);
+    struct hn_table lifecycle = suite_hints(&base, life_hints);
+    static const struct suite_hint echo_hints[] = {
+        { "echo_ipv6", "05-threads: Start, stop and errors" },
+        { "echo_", "05-threads: Step 1: Serve a client in a thread" },
+        { NULL, NULL },
+    };
+    struct hn_table echo = suite_hints(&echo_server_suite, echo_hints);
+    const struct hn_table *tables[] = { &echo, &lifecycle, &lab05_table, NULL };
     struct hn_lab lab = { "lab05", "05-threads", "a TCP echo server with threads", tables };
     return hn_main(&lab, argc, argv);
 }

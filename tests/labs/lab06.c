@@ -14,6 +14,7 @@
 
 #define HINT_ACCEPT "06-chat: Step 1: Accept clients, a thread each"
 #define HINT_LEAVE "06-chat: Step 5: Leaving"
+#define MIB_KIB 1024
 
 #define CLIENTS 10
 
@@ -104,23 +105,113 @@ static void test_threads(const struct hn_test *t)
                 CLIENTS, fds_now, base_fds);
 }
 
+/* A user joins, reads its welcome, whatever the count, and leaves. */
+static void join_and_leave(struct hn_proc *server, int i, int total)
+{
+    int fd = hn_connect_or_fail(server);
+    char got[256];
+    const char *want = "> Connected to the chat server (";
+    ssize_t n = hn_recv_line(fd, got, sizeof got, hn_ms(2000));
+    if (n < 0 || strncmp(got, want, strlen(want)) != 0) {
+        char who[64];
+        snprintf(who, sizeof who, "user %d of %d connected, then closed", i, total);
+        hn_fail_bytes("A new user was not welcomed.", who, want, strlen(want), got,
+                      n < 0 ? strlen(got) : (size_t)n);
+    }
+    close(fd);
+}
+
+static void test_no_stack_leak(const struct hn_test *t)
+{
+    (void)t;
+    enum { WARMUP = 10, TOTAL = 150 };
+    const long max_growth_kib = 64 * MIB_KIB;
+    struct hn_proc *server = hn_start_server(NULL, NULL);
+    pid_t pid = hn_pid(server);
+    for (int i = 1; i <= WARMUP; i++)
+        join_and_leave(server, i, TOTAL);
+    wait_threads(pid, 1, hn_ms(3000));
+    long before = hn_status_kib(pid, "VmSize");
+    for (int i = WARMUP + 1; i <= TOTAL; i++)
+        join_and_leave(server, i, TOTAL);
+    int threads = wait_threads(pid, 1, hn_ms(3000));
+    long after = hn_status_kib(pid, "VmSize");
+    if (before < 0 || after < 0)
+        hn_fail("Cannot read VmSize of /proc/%d/status: did the server exit?", (int)pid);
+    if (after - before > max_growth_kib)
+        hn_fail("After %d users had come and gone the server's address space (VmSize) was "
+                "%ld MiB; %d users later, one after another, it is %ld MiB: %ld KiB more per "
+                "user, with %d thread(s) left.\n  expected: at most %ld MiB more. A thread "
+                "that is neither joined nor detached keeps its stack (8 MiB of address "
+                "space) after it ends: create the client threads detached",
+                WARMUP, before / MIB_KIB, TOTAL - WARMUP, after / MIB_KIB,
+                (after - before) / (TOTAL - WARMUP), threads, max_growth_kib / MIB_KIB);
+}
+
+static void test_signal_mask(const struct hn_test *t)
+{
+    (void)t;
+    const long long stop = (1LL << (SIGINT - 1)) | (1LL << (SIGTERM - 1));
+    struct hn_proc *server = hn_start_server(NULL, NULL);
+    pid_t pid = hn_pid(server);
+    int fds[3];
+    for (int i = 0; i < 3; i++)
+        fds[i] = join(server, i + 1);
+    int n = wait_threads(pid, 4, hn_ms(2000));
+    pid_t tids[16];
+    n = hn_tasks(pid, tids, NULL, 16);
+    if (n < 4)
+        hn_fail("With 3 users connected, the server has %d thread(s).\n  expected: 4, the "
+                "main thread and one per user", n);
+    for (int i = 0; i < n && i < 16; i++) {
+        long long mask = hn_thread_sigblk(pid, tids[i]);
+        if (mask < 0)
+            continue; /* the thread ended meanwhile */
+        if (tids[i] == pid && (mask & stop) != 0)
+            hn_fail("With 3 users connected, the main thread blocks SIGINT or SIGTERM "
+                    "(SigBlk %016llx in /proc/%d/task/%d/status).\n  expected: the main "
+                    "thread, asleep in accept(), takes the stop signals: restore its mask "
+                    "after pthread_create()",
+                    (unsigned long long)mask, (int)pid, (int)tids[i]);
+        if (tids[i] != pid && (mask & stop) != stop)
+            hn_fail("With 3 users connected, client thread %d does not block SIGINT and "
+                    "SIGTERM (SigBlk %016llx in /proc/%d/task/%d/status).\n  expected: every "
+                    "client thread blocks them. The kernel gives a signal sent to the process "
+                    "to any thread that does not block it: one that lands in a client's thread "
+                    "interrupts its poll(), and the main thread sleeps on in accept()",
+                    (int)tids[i], (unsigned long long)mask, (int)pid, (int)tids[i]);
+    }
+    for (int i = 0; i < 3; i++)
+        close(fds[i]);
+}
+
 static const enum stage count_threads = COUNT_THREADS, threads_end = THREADS_END,
                         fds_return = FDS_RETURN;
 
 static const struct hn_test lab06_rows[] = {
-    {"lab06_thread_per_client", "one thread per connected client, plus the main thread", 6, 15,
+    {"lab06_thread_per_client", "one thread per connected client, plus the main thread", 4, 15,
      HINT_ACCEPT, test_threads, &count_threads},
-    {"lab06_threads_end", "each client's thread ends when it leaves (close, /quit, RST)", 5, 15,
+    {"lab06_threads_end", "each client's thread ends when it leaves (close, /quit, RST)", 4, 15,
      HINT_LEAVE, test_threads, &threads_end},
-    {"lab06_no_fd_leak", "after the clients leave, no descriptor is left open", 4, 15,
+    {"lab06_no_fd_leak", "after the clients leave, no descriptor is left open", 3, 15,
      HINT_LEAVE, test_threads, &fds_return},
+    {"lab06_no_stack_leak", "150 users come and go: the address space (VmSize) stays", 2, 30,
+     HINT_ACCEPT, test_no_stack_leak, NULL},
+    {"lab06_signal_mask", "client threads block SIGINT and SIGTERM, the main thread does not",
+     2, 15, HINT_ACCEPT, test_signal_mask, NULL},
 };
 
 static const struct hn_table lab06_table = HN_TABLE("lab06", lab06_rows);
 
 int main(int argc, char **argv)
 {
-    struct hn_table lifecycle = lifecycle_suite(&chat_lifecycle);
+    /* The shared suites, with hints into this lab's guide. */
+    static const struct suite_hint life_hints[] = {
+        { "server_", "06-chat: Start, stop and errors" },
+        { NULL, NULL },
+    };
+    struct hn_table base = lifecycle_suite(&chat_lifecycle);
+    struct hn_table lifecycle = suite_hints(&base, life_hints);
     const struct hn_table *tables[] = {&chat_server_suite, &chat_client_suite, &lifecycle,
                                        &lab06_table, NULL};
     struct hn_lab lab = {"lab06", "06-chat", "a chat server with a thread per client", tables};

@@ -365,8 +365,23 @@ int main(int argc, char **argv)
     /* The busy loop never sleeps: the lifecycle rows must not wait for it to. */
     struct lifecycle_proto busy_echo = echo_lifecycle;
     busy_echo.never_sleeps = true;
-    struct hn_table lifecycle = lifecycle_suite(&busy_echo);
-    const struct hn_table *tables[] = { &echo_server_suite, &lifecycle, &lab07_table, NULL };
+    /* The shared suites, with hints into this lab's guide. */
+    static const struct suite_hint life_hints[] = {
+        { "server_", "07-nonblock: Start, stop and errors" },
+        { NULL, NULL },
+    };
+    struct hn_table base = lifecycle_suite(&busy_echo);
+    struct hn_table lifecycle = suite_hints(&base, life_hints);
+    static const struct suite_hint echo_hints[] = {
+        { "echo_ipv6", "07-nonblock: Start, stop and errors" },
+        { "echo_large", "07-nonblock: Step 3: Keep what send() did not take" },
+        { "echo_slow_reader", "07-nonblock: Step 3: Keep what send() did not take" },
+        { "echo_half_close", "07-nonblock: Step 4: Go round every client" },
+        { "echo_", "07-nonblock: Step 2: Read until EAGAIN" },
+        { NULL, NULL },
+    };
+    struct hn_table echo = suite_hints(&echo_server_suite, echo_hints);
+    const struct hn_table *tables[] = { &echo, &lifecycle, &lab07_table, NULL };
     struct hn_lab lab = { "lab07", "07-nonblock",
                           "a non-blocking, single-threaded echo server (busy loop)", tables };
     return hn_main(&lab, argc, argv);

@@ -467,8 +467,25 @@ static const struct hn_table lab08_table = HN_TABLE("lab08", lab08_rows);
 
 int main(int argc, char **argv)
 {
-    struct hn_table lifecycle = lifecycle_suite(&chat_lifecycle);
-    const struct hn_table *tables[] = { &chat_server_suite, &lifecycle, &lab08_table, NULL };
+    /* The shared suites, with hints into this lab's guide. */
+    static const struct suite_hint life_hints[] = {
+        { "server_", "08-select: Start, stop and errors" },
+        { NULL, NULL },
+    };
+    struct hn_table base = lifecycle_suite(&chat_lifecycle);
+    struct hn_table lifecycle = suite_hints(&base, life_hints);
+    static const struct suite_hint chat_hints[] = {
+        { "chat_silent_client", "08-select: Per-user output buffers and the silent-client rule" },
+        { "chat_sender_order", "08-select: Order without a lock" },
+        { "chat_join_first", "08-select: Order without a lock" },
+        { "chat_server_full", "08-select: Step 4: When select() cannot take more" },
+        { "chat_many_clients", "08-select: Step 2: Build the sets, every round" },
+        { "chat_ipv6", "08-select: Start, stop and errors" },
+        { "chat_", "08-select: Step 1: One loop, one thread" },
+        { NULL, NULL },
+    };
+    struct hn_table chat = suite_hints(&chat_server_suite, chat_hints);
+    const struct hn_table *tables[] = { &chat, &lifecycle, &lab08_table, NULL };
     struct hn_lab lab = { "lab08", "08-select", "the chat server in one thread with select()",
                           tables };
     return hn_main(&lab, argc, argv);

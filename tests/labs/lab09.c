@@ -668,8 +668,22 @@ static const struct hn_table lab09_table = HN_TABLE("lab09", lab09_rows);
 
 int main(int argc, char **argv)
 {
-    struct hn_table lifecycle = lifecycle_suite(&echo_lifecycle);
-    const struct hn_table *tables[] = { &echo_server_suite, &lifecycle, &lab09_table, NULL };
+    /* The shared suites, with hints into this lab's guide. */
+    static const struct suite_hint life_hints[] = {
+        { "server_", "09-poll: Start, stop and errors" },
+        { NULL, NULL },
+    };
+    struct hn_table base = lifecycle_suite(&echo_lifecycle);
+    struct hn_table lifecycle = suite_hints(&base, life_hints);
+    static const struct suite_hint echo_hints[] = {
+        { "echo_ipv6", "09-poll: Start, stop and errors" },
+        { "echo_large", "09-poll: Step 3: Watch only what you can use" },
+        { "echo_slow_reader", "09-poll: Step 3: Watch only what you can use" },
+        { "echo_", "09-poll: Step 5: Dispatch the events" },
+        { NULL, NULL },
+    };
+    struct hn_table echo = suite_hints(&echo_server_suite, echo_hints);
+    const struct hn_table *tables[] = { &echo, &lifecycle, &lab09_table, NULL };
     struct hn_lab lab = { "lab09", "09-poll", "a single-threaded echo server with poll()",
                           tables };
     return hn_main(&lab, argc, argv);

@@ -484,8 +484,23 @@ static const struct hn_table lab11_table = HN_TABLE("lab11", lab11_rows);
 
 int main(int argc, char **argv)
 {
-    struct hn_table lifecycle = lifecycle_suite(&echo_lifecycle);
-    const struct hn_table *tables[] = { &echo_server_suite, &lifecycle, &lab11_table, NULL };
+    /* The shared suites, with hints into this lab's guide. */
+    static const struct suite_hint life_hints[] = {
+        { "server_", "11-uring: Start, stop and errors" },
+        { NULL, NULL },
+    };
+    struct hn_table base = lifecycle_suite(&echo_lifecycle);
+    struct hn_table lifecycle = suite_hints(&base, life_hints);
+    static const struct suite_hint echo_hints[] = {
+        { "echo_ipv6", "11-uring: Start, stop and errors" },
+        { "echo_large", "11-uring: Step 5: Send it all back: short sends" },
+        { "echo_slow_reader", "11-uring: Step 5: Send it all back: short sends" },
+        { "echo_reset", "11-uring: Step 7: Close with operations in flight" },
+        { "echo_", "11-uring: Step 4: Receive into the client's buffer" },
+        { NULL, NULL },
+    };
+    struct hn_table echo = suite_hints(&echo_server_suite, echo_hints);
+    const struct hn_table *tables[] = { &echo, &lifecycle, &lab11_table, NULL };
     struct hn_lab lab = { "lab11", "11-uring", "an echo server on io_uring, the completion model",
                           tables };
     return hn_main_if_available(&lab, uring_unavailable, argc, argv);

@@ -248,8 +248,21 @@ static const struct hn_table lab12_table = HN_TABLE("lab12", lab12_rows);
 
 int main(int argc, char **argv)
 {
-    struct hn_table lifecycle = lifecycle_suite(&echo_lifecycle);
-    const struct hn_table *tables[] = { &echo_server_suite, &lifecycle, &lab12_table, NULL };
+    /* The shared suites, with hints into this lab's guide. */
+    static const struct suite_hint life_hints[] = {
+        { "server_stop_signal", "12-reactors: Step 5: Stop every loop" },
+        { "server_", "12-reactors: Start, stop and errors" },
+        { NULL, NULL },
+    };
+    struct hn_table base = lifecycle_suite(&echo_lifecycle);
+    struct hn_table lifecycle = suite_hints(&base, life_hints);
+    static const struct suite_hint echo_hints[] = {
+        { "echo_ipv6", "12-reactors: Start, stop and errors" },
+        { "echo_", "12-reactors: Step 4: Start the loops" },
+        { NULL, NULL },
+    };
+    struct hn_table echo = suite_hints(&echo_server_suite, echo_hints);
+    const struct hn_table *tables[] = { &echo, &lifecycle, &lab12_table, NULL };
     struct hn_lab lab = { "lab12", "12-reactors", "an echo server with one epoll loop per "
                                                   "thread", tables };
     return hn_main(&lab, argc, argv);

@@ -50,6 +50,10 @@
  *   SOCKLAB_FAULT_FDS    "all" to include pipes (default: sockets only)
  *   SOCKLAB_FAULT_LOG    a file that gets one line per fault:
  *                        `PID CALL fd=FD FAULT ASKED->PASSED`
+ *   SOCKLAB_CALL_LOG     a file that gets one line per successful epoll_ctl()
+ *                        call: `PID epoll_ctl OP fd=FD events=HEX` (OP is ADD,
+ *                        MOD or DEL). Not a fault: how a test counts the
+ *                        registrations a server changes, without strace.
  *
  * Read: ld.so(8) (LD_PRELOAD), dlsym(3) (RTLD_NEXT), signal(7) (EINTR and
  * restarting), socket(7), recv(2), send(2), pipe(7), epoll(7) (edge- and
@@ -96,7 +100,8 @@ static struct {
     unsigned rate_percent;
     bool all_fds;
     int log_fd;
-} config = { .seed = 1, .rate_percent = DEFAULT_RATE_PERCENT, .log_fd = -1 };
+    int call_log_fd;
+} config = { .seed = 1, .rate_percent = DEFAULT_RATE_PERCENT, .log_fd = -1, .call_log_fd = -1 };
 
 /* The random stream of this process (seed, then one mix per fork), the
  * number of calls drawn from it, and the number of forks this process made. */
@@ -202,8 +207,8 @@ static void in_child_after_fork(void)
 
 /* ----------------------------------------------------------- the log -- */
 
-static dev_t log_dev;
-static ino_t log_ino;
+static dev_t log_dev, call_log_dev;
+static ino_t log_ino, call_log_ino;
 
 /* A log line, built without printf() (not async-signal-safe, and it may
  * allocate). */
@@ -232,14 +237,34 @@ static void put_num(struct line *l, uint64_t v)
 
 enum fault { FAULT_SHORT, FAULT_EINTR, FAULT_EAGAIN };
 
+/* Append a line to one of the logs. The program may have closed our
+ * descriptor and reused its number for a socket: write only if it is still
+ * the log file. One write with O_APPEND: lines of several processes never
+ * mix. */
+static void put_line(int fd, dev_t dev, ino_t ino, const struct line *l)
+{
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0 || st.st_dev != dev || st.st_ino != ino)
+        return;
+    RESOLVE(write, "write");
+    (void)!real.write(fd, l->text, l->len);
+}
+
+static void put_hex(struct line *l, uint64_t v)
+{
+    char digits[16];
+    size_t n = 0;
+    do {
+        digits[n++] = "0123456789abcdef"[v % 16];
+        v /= 16;
+    } while (v != 0);
+    while (n > 0 && l->len < sizeof l->text)
+        l->text[l->len++] = digits[--n];
+}
+
 static void log_fault(const char *call, int fd, enum fault f, size_t asked, size_t passed)
 {
     if (config.log_fd < 0)
-        return;
-    /* The program may have closed our descriptor and reused its number for a
-     * socket: write only if it is still the log file. */
-    struct stat st;
-    if (fstat(config.log_fd, &st) < 0 || st.st_dev != log_dev || st.st_ino != log_ino)
         return;
     static const char *const names[] = { "short", "EINTR", "EAGAIN" };
     struct line l = { .len = 0 };
@@ -255,9 +280,24 @@ static void log_fault(const char *call, int fd, enum fault f, size_t asked, size
     put_str(&l, "->");
     put_num(&l, passed);
     put_str(&l, "\n");
-    RESOLVE(write, "write");
-    /* One write with O_APPEND: lines of several processes never mix. */
-    (void)!real.write(config.log_fd, l.text, l.len);
+    put_line(config.log_fd, log_dev, log_ino, &l);
+}
+
+/* One line per successful epoll_ctl() in SOCKLAB_CALL_LOG. */
+static void log_epoll_ctl(int op, int fd, const struct epoll_event *event)
+{
+    if (config.call_log_fd < 0)
+        return;
+    struct line l = { .len = 0 };
+    put_num(&l, (uint64_t)getpid());
+    put_str(&l, op == EPOLL_CTL_ADD   ? " epoll_ctl ADD fd="
+                : op == EPOLL_CTL_MOD ? " epoll_ctl MOD fd="
+                                      : " epoll_ctl DEL fd=");
+    put_num(&l, (uint64_t)fd);
+    put_str(&l, " events=");
+    put_hex(&l, event != NULL ? event->events : 0);
+    put_str(&l, "\n");
+    put_line(config.call_log_fd, call_log_dev, call_log_ino, &l);
 }
 
 /* ----------------------------------------------------------- deciding -- */
@@ -411,15 +451,16 @@ static uint64_t env_number(const char *name, uint64_t fallback, uint64_t max)
     return v;
 }
 
-static void open_log(const char *path)
+/* Open a log for appending; -1 if it cannot be. */
+static int open_log(const char *path, dev_t *dev, ino_t *ino)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) < 0)
-        return;
-    log_dev = st.st_dev;
-    log_ino = st.st_ino;
-    config.log_fd = fd;
+        return -1;
+    *dev = st.st_dev;
+    *ino = st.st_ino;
+    return fd;
 }
 
 __attribute__((constructor)) static void shim_start(void)
@@ -445,7 +486,10 @@ __attribute__((constructor)) static void shim_start(void)
     config.all_fds = fds != NULL && strcmp(fds, "all") == 0;
     const char *log = getenv("SOCKLAB_FAULT_LOG");
     if (log != NULL && *log != '\0')
-        open_log(log);
+        config.log_fd = open_log(log, &log_dev, &log_ino);
+    const char *call_log = getenv("SOCKLAB_CALL_LOG");
+    if (call_log != NULL && *call_log != '\0')
+        config.call_log_fd = open_log(call_log, &call_log_dev, &call_log_ino);
     stream = mix64(config.seed);
     pthread_atfork(before_fork, NULL, in_child_after_fork);
     config.ready = true;
@@ -585,11 +629,14 @@ int accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags)
     return err != 0 ? (int)fail(err) : real.accept4(fd, addr, addrlen, flags);
 }
 
-/* Not a fault: the shim only notes which descriptors are edge-triggered. */
+/* Not a fault: the shim only notes which descriptors are edge-triggered, and
+ * logs the call when asked to. */
 int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
 {
     RESOLVE(epoll_ctl, "epoll_ctl");
     int rc = real.epoll_ctl(epfd, op, fd, event);
+    if (rc == 0)
+        log_epoll_ctl(op, fd, event);
     if (rc == 0 && fd >= 0 && fd < TRACKED_FDS && event != NULL &&
         (op == EPOLL_CTL_ADD || op == EPOLL_CTL_MOD)) {
         if (event->events & EPOLLET)

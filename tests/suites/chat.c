@@ -475,7 +475,10 @@ static void test_nick_invalid(const struct hn_test *t)
     snprintf(want, sizeof want, "! nickname %s is not available", long_nick);
     command(u2, line, want);
     command(u2, "/nick\n", "! nickname  is not available");
-    room_check_quiet(r, u2, "invalid /nick commands (33 characters, !, ., /, %, é, none)");
+    /* The argument runs to the end of the line, a trailing space included. */
+    command(u2, "/nick bob \n", "! nickname bob  is not available");
+    room_check_quiet(r, u2, "invalid /nick commands (33 characters, !, ., /, %, é, none, "
+                            "a trailing space)");
     /* 32 characters of the whole alphabet are fine. */
     room_nick(r, u2, "AZaz09_-0123456789abcdefghijklmn");
     room_say(r, u2, "32 characters is the limit", "user 2 took a 32-character name; then ");

@@ -94,20 +94,27 @@ static const struct exchange x_mixed = { BYTES("aé가😀z\n"), BYTES("z😀가
                                          false };
 static const struct exchange x_empty = { BYTES("\n\nx\n"), BYTES("\n\nx\n"), ALL_AT_ONCE,
                                          false };
-static const struct exchange x_crlf = { BYTES("abc\r\nde\r\n"), BYTES("cba\ned\n"),
-                                        ALL_AT_ONCE, false };
+/* Only the \r just before the \n is dropped: one elsewhere is a character. */
+static const struct exchange x_crlf = { BYTES("abc\r\nde\r\na\rb\r\n\r\r\n\rx\n"),
+                                        BYTES("cba\ned\nb\ra\n\r\nx\r\n"), ALL_AT_ONCE,
+                                        false };
 static const struct exchange x_bytewise = { BYTES("가나다 abc\r\nxy\n"),
                                             BYTES("cba 다나가\nyx\n"), BYTE_BY_BYTE, false };
+/* The kinds of Step 2's table, each on its own line: \xe0\x80\xaf is an overlong
+ * form that only the "smallest" check catches, \xe4AB a lead byte followed by
+ * bytes that are not continuation bytes. */
 static const struct exchange x_invalid = {
-    BYTES("\xff\n\xc0\xaf\n\xed\xa0\x80\n\xe4\xb8\n\xf4\x90\x80\x80\nok\n"),
+    BYTES("\xff\n\xc0\xaf\n\xed\xa0\x80\n\xe4\xb8\n\xf4\x90\x80\x80\n\xe0\x80\xaf\n"
+          "\xe4" "AB\nok\n"),
     BYTES("ERR invalid UTF-8\nERR invalid UTF-8\nERR invalid UTF-8\nERR invalid UTF-8\n"
-          "ERR invalid UTF-8\nko\n"),
+          "ERR invalid UTF-8\nERR invalid UTF-8\nERR invalid UTF-8\nko\n"),
     ALL_AT_ONCE, false
 };
 static const struct exchange x_nul = { BYTES("a\0b%n%s%x\n"), BYTES("x%s%n%b\0a\n"),
                                        ALL_AT_ONCE, false };
-static const struct exchange x_last = { BYTES("first\nno newline"),
-                                        BYTES("tsrif\nenilwen on\n"), ALL_AT_ONCE, true };
+/* No \n follows the last line, so the \r at its end is a character. */
+static const struct exchange x_last = { BYTES("first\nno newline\r"),
+                                        BYTES("tsrif\n\renilwen on\n"), ALL_AT_ONCE, true };
 static const struct exchange x_last_bytewise = { BYTES("ab\ncd"), BYTES("ba\ndc\n"),
                                                  BYTE_BY_BYTE, true };
 
@@ -200,13 +207,13 @@ static const struct hn_test server_rows[] = {
       HINT_REVERSE, test_exchange, &x_mixed },
     { "reverse_empty_lines", "an empty line is answered with an empty line", 4, 10,
       HINT_LINES, test_exchange, &x_empty },
-    { "reverse_crlf", "a \\r before the \\n is dropped", 5, 10, HINT_LINES, test_exchange,
-      &x_crlf },
+    { "reverse_crlf", "a \\r before the \\n is dropped, any other \\r is kept", 5, 10,
+      HINT_LINES, test_exchange, &x_crlf },
     { "reverse_pipelined", "300 lines in one send: 300 answers, in order", 6, 15, HINT_LINES,
       test_pipelined, NULL },
     { "reverse_byte_by_byte", "a line sent one byte per segment is one line", 6, 15,
       HINT_LINES, test_exchange, &x_bytewise },
-    { "reverse_invalid_utf8", "invalid UTF-8 gets ERR invalid UTF-8; the next line works", 7,
+    { "reverse_invalid_utf8", "each kind of invalid UTF-8 gets ERR invalid UTF-8; the next line works", 7,
       10, HINT_UTF8, test_exchange, &x_invalid },
     { "reverse_nul_percent", "NUL and %n%s inside a line are just characters", 4, 10,
       HINT_REVERSE, test_exchange, &x_nul },

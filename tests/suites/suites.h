@@ -59,6 +59,23 @@ struct hn_table lifecycle_suite(const struct lifecycle_proto *proto);
 void expect_usage_exit(const char *const *args, const char *rule, const char *usage);
 /** @} */
 
+/** A lab's own hint for the rows of a shared suite whose names start with
+ *  `prefix`; a NULL prefix ends a list, and the first match wins. */
+struct suite_hint {
+    const char *prefix; /**< e.g. `echo_slow_reader`, or `echo_` for the rest */
+    const char *hint;   /**< e.g. `10-epoll: Step 3: Wait and dispatch` */
+};
+
+/**
+ * @brief A copy of a shared suite whose hints name sections of the guide of
+ *        the lab that runs it.
+ * @param suite the suite, e.g. &echo_server_suite or a lifecycle_suite().
+ * @param map the lab's hints, ended by a NULL prefix; rows no entry matches
+ *        keep their hint (and `make test` then says so).
+ * @return a table valid for the rest of the program.
+ */
+struct hn_table suite_hints(const struct hn_table *suite, const struct suite_hint *map);
+
 /** @name Fake peers for client tests: threads of the test process */
 /** @{ */
 
@@ -188,6 +205,14 @@ void crowd_test_many_clients(const struct hn_test *t);
  * @param t the row; its `param` is a struct crowd_param.
  */
 void crowd_test_emfile(const struct hn_test *t);
+
+/**
+ * @brief Test: at the descriptor limit with clients waiting in the backlog,
+ *        each time a served client leaves, a waiting one is accepted at
+ *        once, not when a pause timer next expires.
+ * @param t the row; its `param` is a struct crowd_param.
+ */
+void crowd_test_emfile_resume(const struct hn_test *t);
 
 /** @} */
 
