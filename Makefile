@@ -39,7 +39,7 @@ CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubu
 GRADING_PACKAGES := build-essential make pkg-config check libsubunit-dev liburing-dev bubblewrap
 
 # Debian packages the project needs; `sudo make setup` installs the missing ones.
-DEB_PACKAGES := gcc make pkg-config check patch doxygen graphviz socat netcat-openbsd procps liburing-dev zip unzip libuv1-dev gnuplot-nox python3 tshark tcpdump iproute2 libcap2-bin util-linux pandoc chromium poppler-utils fonts-noto-cjk fonts-noto-core strace gdb
+DEB_PACKAGES := gcc make pkg-config check patch bubblewrap doxygen graphviz socat netcat-openbsd procps liburing-dev zip unzip libuv1-dev gnuplot-nox python3 tshark tcpdump iproute2 libcap2-bin util-linux pandoc chromium poppler-utils fonts-noto-cjk fonts-noto-core strace gdb
 
 # ------------------------------------------------------------------- labs --
 
@@ -206,7 +206,7 @@ netlab-rtt: lab01 lab04 lab05 $(NETLAB_LINK) $(CAPTURE_EXCHANGE) ## 10 clients a
 
 # ------------------------------------------------------------ entry points --
 
-.PHONY: all help lib tests test unit grade handout gradescope stress bench loadgen skeletons check-skeletons docs slides setup clean compile_commands.json print-out print-deps print-grading-deps
+.PHONY: all help lib tests test unit grade handout gradescope stress bench loadgen skeletons check-skeletons docs slides setup clean compile_commands.json print-out print-deps print-grading-deps print-cc print-cflags print-lab-ldlibs
 
 all: lib tests $(foreach n,$(LAB_NUMS),lab$(n)) ## build lib/, the autograder and every lab of SRC
 
@@ -220,8 +220,8 @@ unit: $(BUILD)/tests/unit ## run the unit tests of lib/
 test: ## the project's own suite: unit tests, every solution, skeletons, mutants, the fault shim
 	@SAN=$(SAN) BUILD=$(BUILD) MAKE="$(MAKE)" LABS="$(LAB_NUMS)" tests/run-all
 
-grade: ## score every lab of SRC (LAB=NN: one): a table, build/grade/results.json (Gradescope) and TAP
-	@MAKE="$(MAKE)" BUILD=$(BUILD) tools/grade -s $(SRC) $(if $(LAB),-l $(LAB))
+grade: ## score every lab of SRC (LAB=NN: one) in the grading sandbox: a table, build/grade/results.json (Gradescope), TAP
+	@MAKE="$(MAKE) SAN=$(SAN)" BUILD=$(BUILD) tools/grade -s $(SRC) $(if $(LAB),-l $(LAB)) $(GRADE_FLAGS)
 
 # LABS=01-03 (or 01,02,05, or 04) makes handout, slides and docs for a
 # release of those labs only (tools/release). Only a LABS given on make's
@@ -275,6 +275,17 @@ print-deps:
 
 print-grading-deps:
 	@echo $(GRADING_PACKAGES)
+
+# What tools/grade compiles a submission with: the compiler, the flags
+# (SAN=1: the sanitizer build's), and lab LAB's extra libraries.
+print-cc:
+	@echo $(CC)
+
+print-cflags:
+	@echo $(CFLAGS) $(LDFLAGS)
+
+print-lab-ldlibs:
+	@echo $(LAB_LDLIBS_$(LAB))
 
 clean: ## remove build/
 	rm -rf build

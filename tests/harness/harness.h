@@ -23,6 +23,7 @@
 #include "socklab.h"
 
 #include <check.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 
 /* ------------------------------------------------------------------------ */
@@ -316,9 +317,20 @@ const char *hn_proc_addr(const struct hn_proc *p);
 /**
  * @brief The process id, for the /proc inspectors such as hn_threads().
  * @param p the program.
- * @return its pid, which is also its process group id.
+ * @return its pid (in the grading sandbox, the program's own, not that of
+ *         the bubblewrap process hn_spawn() started).
  */
 pid_t hn_pid(const struct hn_proc *p);
+
+/**
+ * @brief The process id the program sees for itself (its getpid()): the same
+ *        as hn_pid(), except in the grading sandbox, where the program has a
+ *        PID namespace of its own. For matching what the program (or the
+ *        fault shim inside it) writes about itself.
+ * @param p the process.
+ * @return its PID in its own namespace.
+ */
+pid_t hn_own_pid(const struct hn_proc *p);
 
 /**
  * @brief Descriptor of the pipe to the program's standard input.
@@ -742,6 +754,106 @@ char hn_state(pid_t pid);
  * @return true if that happened before the deadline.
  */
 bool hn_wait_blocked(pid_t pid, int timeout_ms);
+
+/** @} */
+
+/* ------------------------------------------------------------------------ */
+/**
+ * @name The grading sandbox
+ *
+ * When the grader sets `SOCKLAB_SANDBOX` (tools/grade does), the autograder
+ * treats the programs it tests as hostile: hn_main() calls
+ * hn_sandbox_enter() before anything else, and hn_spawn() then starts each
+ * program inside the sandbox. Tests need do nothing: hn_pid() still gives
+ * the program's own process id, which the /proc inspectors read from
+ * outside. See "The grading sandbox" in docs/instructors.md.
+ */
+/** @{ */
+
+/** Where submitted programs run. */
+enum hn_sandbox_mode {
+    HN_SANDBOX_OFF,  /**< as the grader itself: a student's own machine */
+    HN_SANDBOX_NS,   /**< under bubblewrap, in namespaces of their own */
+    HN_SANDBOX_USER, /**< as an unprivileged user of their own (the fallback) */
+};
+
+/** The most paths of each kind a sandbox view holds. */
+#define HN_SANDBOX_MAX_PATHS 8
+
+/** What a sandboxed program sees of the machine besides the system's
+ *  programs and libraries. Zero-initialise, then set what you need. */
+struct hn_sandbox_view {
+    const char *read_only[HN_SANDBOX_MAX_PATHS + 1]; /**< absolute paths, NULL-terminated */
+    const char *writable[HN_SANDBOX_MAX_PATHS + 1];  /**< absolute paths, NULL-terminated */
+    const char *cwd;  /**< its working directory; NULL: its private /tmp */
+    bool no_network;  /**< not even the grader's private loopback */
+};
+
+/**
+ * @brief Enter the sandbox mode `SOCKLAB_SANDBOX` asks for: `off` (or
+ *        unset), `ns`, `user`, or `auto` (`ns` where it works, else `user`).
+ *
+ * `ns` moves this process into a user and network namespace of its own
+ * (so the loopback the tests use is private) and checks that bubblewrap can
+ * start a program here; `user` needs root and uses `SOCKLAB_SANDBOX_UID`
+ * (default 65534), and a private network namespace where one can be made.
+ * Call it once, before any thread or program is started.
+ * @param why where the reason goes when it fails.
+ * @param cap the size of @p why.
+ * @return 0 in the mode asked for, -1 when it cannot be had here.
+ */
+int hn_sandbox_enter(char *why, size_t cap);
+
+/** @brief The mode hn_sandbox_enter() entered. @return the mode. */
+enum hn_sandbox_mode hn_sandbox_mode(void);
+
+/** @brief One line saying what the sandbox does on this machine, for
+ *         reports. @return a static string. */
+const char *hn_sandbox_describe(void);
+
+/**
+ * @brief The command line that runs @p cmd under bubblewrap with @p view.
+ * @param cmd the program (an absolute path) and its arguments,
+ *        NULL-terminated.
+ * @param view what it may see, or NULL for nothing but the system.
+ * @param argv where the command line goes, NULL-terminated.
+ * @param cap the number of slots of @p argv.
+ * @param store room for the strings the command line needs.
+ * @param store_cap the size of @p store.
+ * @return the number of arguments written (less than @p cap).
+ */
+size_t hn_sandbox_argv(const char *const *cmd, const struct hn_sandbox_view *view,
+                       const char **argv, size_t cap, char *store, size_t store_cap);
+
+/**
+ * @brief Whether a sandboxed program keeps this entry of the environment:
+ *        PATH, the locale, and the autograder's own variables.
+ * @param entry `NAME=value`.
+ * @return true to keep it.
+ */
+bool hn_sandbox_env_allowed(const char *entry);
+
+/**
+ * @brief In `user` mode, become the sandbox's user for good (groups, gid,
+ *        uid, no new privileges); nothing in the other modes.
+ *        Async-signal-safe: call it between fork() and execve().
+ * @return 0, or -1 if a step failed (the child must not run then).
+ */
+int hn_sandbox_drop_privileges(void);
+
+/** @brief The user id of `user` mode. @return the uid. */
+uid_t hn_sandbox_uid(void);
+
+/**
+ * @brief prlimit(2) on a program under test, also in `user` mode on a
+ *        machine whose root lacks CAP_SYS_RESOURCE (then a helper process
+ *        asks as the program's own user, which may lower its limits).
+ * @param pid the program, hn_pid().
+ * @param resource an RLIMIT_ constant.
+ * @param limit the new limit.
+ * @return 0, or -1 with errno set.
+ */
+int hn_prlimit(pid_t pid, int resource, const struct rlimit *limit);
 
 /** @} */
 

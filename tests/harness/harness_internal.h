@@ -39,4 +39,8 @@ struct hn_outcome {
  * could not be written (said on stderr). */
 int hn_write_results(const struct hn_lab *lab, const struct hn_outcome *out, size_t n);
 
+/* `labNN --check-sandbox` and `labNN --sandbox-run ...`, the grader's
+ * commands (sandbox.c): argv[1] is one of them. Returns the exit status. */
+int hn_sandbox_tool(int argc, char **argv);
+
 #endif

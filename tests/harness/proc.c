@@ -12,7 +12,14 @@
  *     logs, so a chatty program never blocks on a full pipe and never fills
  *     the test's memory;
  *   - every wait has a deadline, and stopping is SIGTERM to the group, a
- *     grace period, then SIGKILL.
+ *     grace period, then SIGKILL;
+ *   - in the grading sandbox (sandbox.c), a program of the submission runs
+ *     under bubblewrap: the process we fork is bubblewrap's monitor, its
+ *     child is the init of the sandbox's PID namespace, and that init's
+ *     child is the program. We find both by their parents, look at the
+ *     program through /proc by its real PID, signal the init's process
+ *     group (the program's, since bubblewrap makes a new session there),
+ *     and end the whole namespace by killing its init.
  *
  * Man pages: fork(2), execve(2), setpgid(2), prctl(2), pidfd_open(2),
  * poll(2), waitpid(2), killpg(3).
@@ -71,7 +78,18 @@ struct hn_proc {
     bool err_eof;
     char why[1024];
     char contained[256]; /* what the fork-bomb guard did, or "" */
+
+    bool boxed;     /* started under bubblewrap */
+    pid_t box_init; /* the sandbox's init, whose group is the program's; or 0 */
+    pid_t inner;    /* the program itself; or 0 */
 };
+
+/* The process group a program's signals go to, and the one the fork-bomb
+ * guard counts. */
+static pid_t group_of(const struct hn_proc *p)
+{
+    return p->boxed && p->box_init > 0 ? p->box_init : p->pid;
+}
 
 static struct hn_proc *g_procs[MAX_PROCS];
 static int g_nprocs;
@@ -162,10 +180,12 @@ static void guard_group(struct hn_proc *p)
 {
     if (p->contained[0] != '\0')
         return;
-    int n = group_size(p->pid);
+    int n = group_size(group_of(p));
     if (n <= MAX_GROUP_PROCS)
         return;
-    kill(-p->pid, SIGKILL);
+    kill(-group_of(p), SIGKILL);
+    if (p->boxed && p->box_init > 0)
+        kill(p->box_init, SIGKILL);
     pthread_mutex_lock(&p->mu);
     snprintf(p->contained, sizeof p->contained,
              "harness: %s (pid %d) had %d processes in its process group, more than the %d "
@@ -210,8 +230,9 @@ static void *drain(void *arg)
 
 /* ---------------------------------------------------------------- spawning */
 
-/* The environment of a program under test: ours, plus the fault shim. */
-static char **child_env(bool no_shim)
+/* The environment of a program under test: ours, plus the fault shim; in
+ * the sandbox, only what hn_sandbox_env_allowed() keeps. */
+static char **child_env(bool no_shim, bool sandboxed)
 {
     size_t n = 0;
     while (environ[n])
@@ -224,6 +245,8 @@ static char **child_env(bool no_shim)
     for (size_t i = 0; i < n; i++) {
         if (with_shim && (strncmp(environ[i], "LD_PRELOAD=", 11) == 0 ||
                           strncmp(environ[i], "ASAN_OPTIONS=", 13) == 0))
+            continue;
+        if (sandboxed && !hn_sandbox_env_allowed(environ[i]))
             continue;
         env[k++] = environ[i];
     }
@@ -241,7 +264,7 @@ static char **child_env(bool no_shim)
 
 /* In the child, between fork() and execve(): async-signal-safe calls only. */
 static void child_setup(pid_t parent, int in, int out, int err, const char *in_path,
-                        const char *out_path)
+                        const char *out_path, bool as_other_user)
 {
     setpgid(0, 0);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -276,6 +299,8 @@ static void child_setup(pid_t parent, int in, int out, int err, const char *in_p
     struct rlimit data = { DATA_LIMIT_BYTES, DATA_LIMIT_BYTES };
     setrlimit(RLIMIT_DATA, &data);
 #endif
+    if (as_other_user && hn_sandbox_drop_privileges() < 0)
+        _exit(127);
 }
 
 static void register_group(pid_t pgid)
@@ -292,6 +317,104 @@ static void make_pipe(int fds[2])
 {
     if (pipe2(fds, O_CLOEXEC) < 0)
         hn_fail("harness: pipe2: %s", strerror(errno));
+}
+
+/* ------------------------------------------------------------ the sandbox */
+
+/* The files a sandboxed program writes for the test (the shim's logs): made
+ * now, so that they can be bound into its sandbox, and in "user" mode given
+ * to its user. Returns how many paths went into out. */
+static size_t sandbox_logs(const char **out, size_t cap)
+{
+    static const char *const LOGS[] = { "SOCKLAB_FAULT_LOG", "SOCKLAB_CALL_LOG", NULL };
+    size_t n = 0;
+    for (const char *const *name = LOGS; *name && n < cap; name++) {
+        const char *path = getenv(*name);
+        if (!path || path[0] != '/')
+            continue;
+        int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        if (fd < 0)
+            hn_fail("harness: %s=%s: %s", *name, path, strerror(errno));
+        if (hn_sandbox_mode() == HN_SANDBOX_USER &&
+            fchown(fd, hn_sandbox_uid(), hn_sandbox_uid()) < 0)
+            hn_fail("harness: chown %s: %s", path, strerror(errno));
+        close(fd);
+        out[n++] = path;
+    }
+    return n;
+}
+
+/* The bubblewrap command line that runs path (a program of the submission)
+ * with argv's arguments: it sees its own folder and the fault shim
+ * read-only, and the shim's logs. */
+static void boxed_argv(const char *path, const char *const *argv, const char **out, size_t cap,
+                       char *store, size_t store_cap)
+{
+    static char real[4096], dir[4096], shim[4096];
+    if (!realpath(path, real))
+        hn_fail("harness: realpath %s: %s", path, strerror(errno));
+    snprintf(dir, sizeof dir, "%s", real);
+    *strrchr(dir, '/') = '\0';
+    struct hn_sandbox_view view;
+    memset(&view, 0, sizeof view);
+    size_t ro = 0;
+    view.read_only[ro++] = dir[0] ? dir : "/";
+    const char *set = getenv("SOCKLAB_SHIM");
+    if (set && *set && realpath(set, shim))
+        view.read_only[ro++] = shim;
+    sandbox_logs(view.writable, HN_SANDBOX_MAX_PATHS);
+    const char *cmd[64];
+    size_t n = 0;
+    cmd[n++] = real;
+    for (size_t i = 1; argv[i] && n < HN_COUNT(cmd) - 1; i++)
+        cmd[n++] = argv[i];
+    cmd[n] = NULL;
+    hn_sandbox_argv(cmd, &view, out, cap, store, store_cap);
+}
+
+/* The children of pid, from /proc/PID/task/PID/children: the first one. */
+static pid_t first_child(pid_t pid)
+{
+    char path[64], buf[64];
+    snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)pid, (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    return (pid_t)atoi(buf);
+}
+
+/* Find the sandbox's init and the program under bubblewrap's monitor: they
+ * appear within milliseconds; a program that ends before we see it leaves
+ * nothing to look at, and the monitor stands in for it. */
+static void find_boxed(struct hn_proc *p)
+{
+    long deadline = now_ms() + 3000;
+    while (now_ms() < deadline) {
+        if (p->box_init <= 0)
+            p->box_init = first_child(p->pid);
+        if (p->box_init > 0)
+            p->inner = first_child(p->box_init);
+        if (p->inner > 0) {
+            /* The init's child may still be bubblewrap, about to exec the
+             * program: wait until it is the program (or gone). */
+            char exe[64], target[4096];
+            snprintf(exe, sizeof exe, "/proc/%d/exe", (int)p->inner);
+            ssize_t len = readlink(exe, target, sizeof target - 1);
+            if (len <= 0 || !strstr(target, "bwrap"))
+                return;
+        }
+        if (waitpid(p->pid, &p->status, WNOHANG) == p->pid) {
+            p->reaped = true;
+            return;
+        }
+        struct timespec ts = { 0, 1000 * 1000 };
+        nanosleep(&ts, NULL);
+    }
 }
 
 struct hn_proc *hn_spawn(const char *prog, const char *const *args,
@@ -319,7 +442,16 @@ struct hn_proc *hn_spawn(const char *prog, const char *const *args,
     for (int i = 0; args && args[i] && argc < 63; i++)
         argv[argc++] = args[i];
     argv[argc] = NULL;
-    char **env = child_env(opts->no_shim);
+    enum hn_sandbox_mode mode = strchr(prog, '/') == NULL ? hn_sandbox_mode() : HN_SANDBOX_OFF;
+    char **env = child_env(opts->no_shim, mode != HN_SANDBOX_OFF);
+    const char *box[200];
+    static char box_store[16384];
+    if (mode == HN_SANDBOX_NS)
+        boxed_argv(path, argv, box, HN_COUNT(box), box_store, sizeof box_store);
+    else if (mode == HN_SANDBOX_USER) {
+        const char *logs[4];
+        sandbox_logs(logs, HN_COUNT(logs));
+    }
 
     struct hn_proc *p = calloc(1, sizeof *p);
     p->out_head = malloc(HN_LOG_HEAD_BYTES + 1);
@@ -346,8 +478,12 @@ struct hn_proc *hn_spawn(const char *prog, const char *const *args,
     if (pid < 0)
         hn_fail("harness: fork: %s", strerror(errno));
     if (pid == 0) {
-        child_setup(parent, in[0], out[1], err[1], opts->stdin_path, opts->stdout_path);
-        execve(path, (char *const *)argv, env);
+        child_setup(parent, in[0], out[1], err[1], opts->stdin_path, opts->stdout_path,
+                    mode == HN_SANDBOX_USER);
+        if (mode == HN_SANDBOX_NS)
+            execve(box[0], (char *const *)box, env);
+        else
+            execve(path, (char *const *)argv, env);
         static const char msg[] = "harness: execve failed\n";
         if (write(2, msg, sizeof msg - 1) < 0)
             _exit(127);
@@ -357,6 +493,9 @@ struct hn_proc *hn_spawn(const char *prog, const char *const *args,
     register_group(pid);
     free(env);
     p->pid = pid;
+    p->boxed = mode == HN_SANDBOX_NS;
+    if (p->boxed)
+        find_boxed(p);
     if (in[0] >= 0) {
         close(in[0]);
         p->in_fd = in[1];
@@ -385,6 +524,11 @@ static bool try_reap(struct hn_proc *p)
     if (r == p->pid) {
         p->reaped = true;
         p->status = status;
+        /* bubblewrap exits 128 + N when the program was killed by signal N:
+         * report it as the signal, as the test would see it unboxed. */
+        if (p->boxed && WIFEXITED(status) && WEXITSTATUS(status) > 128 &&
+            WEXITSTATUS(status) < 128 + NSIG)
+            p->status = (WEXITSTATUS(status) - 128) & 0x7f;
     }
     return p->reaped;
 }
@@ -579,7 +723,7 @@ int hn_run_to_exit(const char *prog, const char *const *args, int timeout_ms,
 int hn_signal(struct hn_proc *p, int sig)
 {
     /* Also after the leader is reaped: what it forked may live on in its group. */
-    return killpg(p->pid, sig);
+    return killpg(group_of(p), sig);
 }
 
 static void stop_draining(struct hn_proc *p)
@@ -602,14 +746,23 @@ static void close_fd(int *fd)
 int hn_stop(struct hn_proc *p, int grace_ms)
 {
     if (!p->reaped) {
-        killpg(p->pid, SIGTERM);
+        killpg(group_of(p), SIGTERM);
         if (hn_wait_exit(p, grace_ms, NULL) < 0) {
-            killpg(p->pid, SIGKILL);
+            killpg(group_of(p), SIGKILL);
+            if (p->boxed && p->box_init > 0)
+                kill(p->box_init, SIGKILL);
             hn_wait_exit(p, hn_ms(5000), NULL);
         }
     }
-    /* What it forked into its group ends with it. */
-    killpg(p->pid, SIGKILL);
+    /* What it forked into its group ends with it; in the sandbox, all it
+     * forked ends with its PID namespace's init, and bubblewrap's monitor
+     * with the program. */
+    killpg(group_of(p), SIGKILL);
+    if (p->boxed) {
+        killpg(p->pid, SIGKILL);
+        if (p->box_init > 0 && !p->reaped)
+            kill(p->box_init, SIGKILL);
+    }
     /* Let the drainer collect the last output it wrote. */
     wait_drained(p, 200);
     stop_draining(p);
@@ -637,7 +790,34 @@ void hn_stop_all(void)
 /* --------------------------------------------------------------- accessors */
 
 int hn_port(const struct hn_proc *p) { return p->port; }
-pid_t hn_pid(const struct hn_proc *p) { return p->pid; }
+pid_t hn_pid(const struct hn_proc *p) { return p->boxed && p->inner > 0 ? p->inner : p->pid; }
+
+pid_t hn_own_pid(const struct hn_proc *p)
+{
+    pid_t pid = hn_pid(p);
+    if (!p->boxed)
+        return pid;
+    /* The last number of NSpid: the PID in its own namespace. */
+    char path[64], buf[2048];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return pid;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    buf[n > 0 ? n : 0] = '\0';
+    char *line = strstr(buf, "\nNSpid:");
+    if (!line)
+        return pid;
+    line += 8;
+    char *end = strchr(line, '\n');
+    if (end)
+        *end = '\0';
+    char *last = strrchr(line, '\t');
+    if (!last)
+        last = strrchr(line, ' ');
+    return last ? (pid_t)atoi(last + 1) : pid;
+}
 int hn_proc_stdin(struct hn_proc *p) { return p->in_fd; }
 void hn_proc_close_stdin(struct hn_proc *p) { close_fd(&p->in_fd); }
 const char *hn_proc_why(struct hn_proc *p) { return p->why; }
@@ -717,12 +897,12 @@ void hn_append_program_logs(char *msg, size_t cap)
         size_t len = strlen(msg);
         if (!*tail) {
             snprintf(msg + len, cap - len, "\n%s (pid %d) wrote nothing to standard error.",
-                     p->name, (int)p->pid);
+                     p->name, (int)hn_pid(p));
             free(tail);
             continue;
         }
         snprintf(msg + len, cap - len, "\n%s (pid %d), last lines of standard error:",
-                 p->name, (int)p->pid);
+                 p->name, (int)hn_pid(p));
         char *line = tail;
         while (*line) {
             char *nl = strchr(line, '\n');

@@ -95,6 +95,20 @@ static int remove_entry(const char *path, const struct stat *sb, int flag,
     return 0;
 }
 
+/* Stopped from outside (a grader's time bound): end every program the
+ * running test started, and their sandboxes with them, before going. */
+static void on_terminate(int sig)
+{
+    if (g_registry) {
+        int count = __atomic_load_n(&g_registry->count, __ATOMIC_SEQ_CST);
+        for (int i = 0; i < count && i < HN_REGISTRY_SLOTS; i++)
+            if (g_registry->pgids[i] > 0)
+                killpg(g_registry->pgids[i], SIGKILL);
+    }
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
 /* ----------------------------------------------------------------- running */
 
 static void run_row(int i)
@@ -257,7 +271,7 @@ static int report(SRunner *sr)
 
 static int usage(const char *prog)
 {
-    fprintf(stderr, "usage: %s [--list | --hints | TEST...]\n", prog);
+    fprintf(stderr, "usage: %s [--list | --hints | --check-sandbox | TEST...]\n", prog);
     return 2;
 }
 
@@ -326,6 +340,9 @@ int hn_main_if_available(const struct hn_lab *lab, hn_unavailable_fn unavailable
         list_hints(lab);
         return 0;
     }
+    if (argc > 1 && (strcmp(argv[1], "--check-sandbox") == 0 ||
+                     strcmp(argv[1], "--sandbox-run") == 0))
+        return hn_sandbox_tool(argc, argv);
     for (int i = 1; i < argc; i++)
         if (argv[i][0] == '-' || !find_row(lab, argv[i])) {
             fprintf(stderr, "%s: no test named '%s' (see --list)\n", argv[0], argv[i]);
@@ -343,6 +360,13 @@ int hn_main_if_available(const struct hn_lab *lab, hn_unavailable_fn unavailable
         fprintf(stderr, "%s: SOCKLAB_SHIM=%s: %s\n", argv[0], shim, strerror(errno));
         return 2;
     }
+    /* Before any thread or program: the sandbox moves this process into
+     * namespaces of its own. */
+    char why[1024];
+    if (hn_sandbox_enter(why, sizeof why) < 0) {
+        fprintf(stderr, "%s: the grading sandbox is not available: %s\n", argv[0], why);
+        return 3;
+    }
     const char *reason = unavailable != NULL ? unavailable() : NULL;
     if (reason != NULL) {
         printf("%s: %s\n", lab->id, lab->title);
@@ -359,6 +383,9 @@ int hn_main_if_available(const struct hn_lab *lab, hn_unavailable_fn unavailable
         perror("mmap");
         return 1;
     }
+    signal(SIGTERM, on_terminate);
+    signal(SIGINT, on_terminate);
+    signal(SIGHUP, on_terminate);
     const char *tmp = getenv("TMPDIR");
     snprintf(g_tmpdir, sizeof g_tmpdir, "%s/socklab-%s-XXXXXX",
              tmp && *tmp ? tmp : "/tmp", lab->id);
@@ -366,6 +393,10 @@ int hn_main_if_available(const struct hn_lab *lab, hn_unavailable_fn unavailable
         perror("mkdtemp");
         return 1;
     }
+    /* In "user" mode the programs write the shim's logs here, as their own
+     * user: they may pass through, not list. */
+    if (hn_sandbox_mode() == HN_SANDBOX_USER)
+        chmod(g_tmpdir, 0711);
 
     size_t total = count_rows(lab);
     g_tests = calloc(total, sizeof *g_tests);
@@ -376,7 +407,10 @@ int hn_main_if_available(const struct hn_lab *lab, hn_unavailable_fn unavailable
                 g_tests[g_ntests++] = &(*tab)->tests[i];
 
     printf("%s: %s\n", lab->id, lab->title);
-    printf("testing the programs in %s (%zu tests)\n\n", bin, g_ntests);
+    printf("testing the programs in %s (%zu tests)\n", bin, g_ntests);
+    if (hn_sandbox_mode() != HN_SANDBOX_OFF)
+        printf("sandbox: %s\n", hn_sandbox_describe());
+    printf("\n");
     fflush(stdout);
 
     check_set_max_msg_size(16384);

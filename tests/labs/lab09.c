@@ -494,7 +494,7 @@ static void test_emfile(const struct hn_test *t)
     struct hn_proc *server = hn_start_server(NULL, NULL);
     pid_t pid = hn_pid(server);
     struct rlimit lim = { LIMIT, LIMIT };
-    if (prlimit(pid, RLIMIT_NOFILE, &lim, NULL) < 0)
+    if (hn_prlimit(pid, RLIMIT_NOFILE, &lim) < 0)
         hn_fail("The test could not lower the server's limit with prlimit(): %s",
                 strerror(errno));
 

@@ -257,7 +257,7 @@ static void emfile_setup(const struct crowd_param *cp, struct emfile_scene *sc)
     sc->server = start_crowd_server(cp);
     pid_t pid = hn_pid(sc->server);
     struct rlimit low = { EMFILE_LIMIT, EMFILE_LIMIT };
-    if (prlimit(pid, RLIMIT_NOFILE, &low, NULL) < 0)
+    if (hn_prlimit(pid, RLIMIT_NOFILE, &low) < 0)
         hn_fail("harness: prlimit(%d, RLIMIT_NOFILE, %d): %s", (int)pid, EMFILE_LIMIT,
                 strerror(errno));
     char why[256] = "";
