@@ -248,7 +248,7 @@ static void test_out_of_descriptors(const struct hn_test *t)
     struct hn_proc *server = hn_start_server(NULL, NULL);
     pid_t pid = hn_pid(server);
     struct rlimit low = { 64, 64 };
-    if (prlimit(pid, RLIMIT_NOFILE, &low, NULL) < 0)
+    if (hn_prlimit(pid, RLIMIT_NOFILE, &low) < 0)
         hn_fail("The test could not lower the server's descriptor limit: %s", strerror(errno));
     enum { CLIENTS = 90 };
     int fds[CLIENTS], welcomed = 0, full = 0;
