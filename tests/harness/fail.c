@@ -113,6 +113,15 @@ void hn_fail_bytes(const char *what, const char *sent, const void *expected,
         snprintf(where, sizeof where,
                  "first difference at byte %zu: expected 0x%02x, got 0x%02x", same,
                  e[same], g[same]);
+    else if (gotlen < explen && hn_last_read()->closed)
+        snprintf(where, sizeof where,
+                 "the first %zu bytes match, then the server closed the connection", gotlen);
+    else if (gotlen == 0 && hn_last_read()->waited_ms > 0)
+        snprintf(where, sizeof where, "no answer within %.1f s: nothing came back",
+                 hn_last_read()->waited_ms / 1000.0);
+    else if (gotlen < explen && hn_last_read()->waited_ms > 0)
+        snprintf(where, sizeof where, "the first %zu bytes match, then no answer within %.1f s",
+                 gotlen, hn_last_read()->waited_ms / 1000.0);
     else if (gotlen < explen)
         snprintf(where, sizeof where, "the first %zu bytes match, then nothing more came",
                  gotlen);

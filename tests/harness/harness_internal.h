@@ -39,6 +39,15 @@ struct hn_outcome {
  * could not be written (said on stderr). */
 int hn_write_results(const struct hn_lab *lab, const struct hn_outcome *out, size_t n);
 
+/* How the last read of the peer ended when it brought less than asked:
+ * waited_ms > 0 when nothing more came within that long, closed when the
+ * peer closed the connection. */
+struct hn_last_read {
+    int waited_ms;
+    bool closed;
+};
+const struct hn_last_read *hn_last_read(void);
+
 /* `labNN --check-sandbox` and `labNN --sandbox-run ...`, the grader's
  * commands (sandbox.c): argv[1] is one of them. Returns the exit status. */
 int hn_sandbox_tool(int argc, char **argv);

@@ -138,6 +138,12 @@ size_t hn_send_all(int fd, const void *buf, size_t len, int timeout_ms)
     return done;
 }
 
+/* How the last read of hn_recv_exact() or hn_transfer() ended, for the
+ * failure message that follows it. */
+static struct hn_last_read g_last_read;
+
+const struct hn_last_read *hn_last_read(void) { return &g_last_read; }
+
 size_t hn_recv_exact(int fd, void *buf, size_t len, int timeout_ms)
 {
     char *p = buf;
@@ -152,15 +158,18 @@ size_t hn_recv_exact(int fd, void *buf, size_t len, int timeout_ms)
         }
         if (n == 0) {
             errno = 0;
+            g_last_read = (struct hn_last_read){ 0, true };
             return done;
         }
         if (errno != EAGAIN && errno != EINTR)
             return done;
         if (!wait_fd(fd, POLLIN, deadline)) {
             errno = ETIMEDOUT;
+            g_last_read = (struct hn_last_read){ timeout_ms, false };
             return done;
         }
     }
+    g_last_read = (struct hn_last_read){ 0, false };
     return done;
 }
 
@@ -277,6 +286,7 @@ size_t hn_transfer(int fd, const void *out, size_t outlen, void *in, size_t inle
     char *i = in;
     size_t sent = 0, got = 0;
     bool shut = false;
+    g_last_read = (struct hn_last_read){ 0, false };
     /* A peer that has stopped moving for this long will not move again:
      * give up early rather than wait out the whole deadline. */
     long idle_ms = hn_ms(HN_IDLE_MS);
@@ -290,6 +300,7 @@ size_t hn_transfer(int fd, const void *out, size_t outlen, void *in, size_t inle
         long now = now_ms();
         if (now >= deadline || (now >= read_from && now - last_progress > idle_ms &&
                                 now - read_from > idle_ms)) {
+            g_last_read = (struct hn_last_read){ (int)(now - last_progress), false };
             errno = ETIMEDOUT;
             break;
         }
@@ -322,6 +333,7 @@ size_t hn_transfer(int fd, const void *out, size_t outlen, void *in, size_t inle
                 got += (size_t)n;
                 last_progress = now_ms();
             } else if (n == 0) {
+                g_last_read = (struct hn_last_read){ 0, true };
                 errno = 0;
                 break;
             } else if (errno != EAGAIN && errno != EINTR) {
