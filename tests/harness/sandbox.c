@@ -38,7 +38,13 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
-#define BWRAP "/usr/bin/bwrap"
+/* bubblewrap: Debian's, or SOCKLAB_BWRAP's (to try another version). */
+static const char *bwrap_path(void)
+{
+    const char *set = getenv("SOCKLAB_BWRAP");
+    return set && *set ? set : "/usr/bin/bwrap";
+}
+#define BWRAP bwrap_path()
 /* The user the programs run as inside bubblewrap's user namespace. */
 #define BOX_UID "1000"
 /* The size of the private /tmp of a sandboxed program. */
@@ -49,6 +55,12 @@ static enum hn_sandbox_mode g_mode = HN_SANDBOX_OFF;
 /* Whether bubblewrap may make its own user namespace; without it, it runs
  * privileged and drops every capability instead. */
 static bool g_nested_userns = true;
+/* Options of bubblewrap 0.8 (Debian 12) that older ones (0.6, Ubuntu
+ * 22.04) lack: without them a program may make user namespaces of its own
+ * (with no more rights on the machine), and its /tmp is bounded only by
+ * memory. */
+static bool g_has_disable_userns = true;
+static bool g_has_size = true;
 static char g_describe[1024] = "off: submitted programs run as the grader";
 /* Set once this process has entered a user namespace of its own: it is no
  * longer the machine's root, whatever getuid() says. */
@@ -190,10 +202,13 @@ size_t hn_sandbox_argv(const char *const *cmd, const struct hn_sandbox_view *vie
 {
     struct argv_builder b = { argv, 0, cap, store, 0, store_cap };
     push(&b, BWRAP);
-    if (g_nested_userns)
-        push(&b, "--unshare-user"), push3(&b, "--uid", BOX_UID, NULL),
-            push3(&b, "--gid", BOX_UID, NULL), push(&b, "--disable-userns");
-    else
+    if (g_nested_userns) {
+        push(&b, "--unshare-user");
+        push3(&b, "--uid", BOX_UID, NULL);
+        push3(&b, "--gid", BOX_UID, NULL);
+        if (g_has_disable_userns)
+            push(&b, "--disable-userns");
+    } else
         push3(&b, "--cap-drop", "ALL", NULL);
     push(&b, "--unshare-pid");
     push(&b, "--unshare-ipc");
@@ -206,7 +221,8 @@ size_t hn_sandbox_argv(const char *const *cmd, const struct hn_sandbox_view *vie
     push_system_tree(&b);
     push3(&b, "--proc", "/proc", NULL);
     push3(&b, "--dev", "/dev", NULL);
-    push3(&b, "--size", BOX_TMP_BYTES, NULL);
+    if (g_has_size)
+        push3(&b, "--size", BOX_TMP_BYTES, NULL);
     push3(&b, "--tmpfs", "/tmp", NULL);
     for (size_t i = 0; view && i < HN_SANDBOX_MAX_PATHS && view->read_only[i]; i++)
         push3(&b, "--ro-bind", view->read_only[i], view->read_only[i]);
@@ -241,9 +257,20 @@ static int try_bwrap(char *why, size_t cap)
         _exit(127);
     }
     close(err[1]);
+    /* bubblewrap may write its message in pieces: read to the end. */
     char msg[512] = "";
-    ssize_t got = read(err[0], msg, sizeof msg - 1);
-    msg[got > 0 ? got : 0] = '\0';
+    size_t used = 0;
+    for (;;) {
+        ssize_t got = read(err[0], msg + used, sizeof msg - 1 - used);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            break;
+        used += (size_t)got;
+        if (used == sizeof msg - 1)
+            break;
+    }
+    msg[used] = '\0';
     msg[strcspn(msg, "\n")] = '\0';
     close(err[0]);
     int status = 0;
@@ -256,6 +283,39 @@ static int try_bwrap(char *why, size_t cap)
     return 0;
 }
 
+/* Which of the newer options this bubblewrap knows, from its --help. */
+static void bwrap_features(void)
+{
+    int out[2];
+    if (pipe2(out, O_CLOEXEC) < 0)
+        return;
+    pid_t pid = fork();
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_RDWR);
+        dup2(devnull, 0);
+        dup2(out[1], 1);
+        dup2(devnull, 2);
+        execl(BWRAP, BWRAP, "--help", (char *)NULL);
+        _exit(127);
+    }
+    close(out[1]);
+    static char help[16384];
+    size_t used = 0;
+    ssize_t got;
+    while (used < sizeof help - 1 &&
+           ((got = read(out[0], help + used, sizeof help - 1 - used)) > 0 ||
+            (got < 0 && errno == EINTR)))
+        used += got > 0 ? (size_t)got : 0;
+    help[used] = '\0';
+    close(out[0]);
+    if (pid > 0)
+        waitpid(pid, NULL, 0);
+    if (used > 0) {
+        g_has_disable_userns = strstr(help, "--disable-userns") != NULL;
+        g_has_size = strstr(help, "--size") != NULL;
+    }
+}
+
 /* ----------------------------------------------------------- entering a mode */
 
 static int enter_ns(char *why, size_t cap)
@@ -265,6 +325,7 @@ static int enter_ns(char *why, size_t cap)
                  BWRAP, strerror(errno));
         return -1;
     }
+    bwrap_features();
     char net[256];
     if (private_network(net, sizeof net) < 0) {
         snprintf(why, cap, "%s", net);
@@ -284,7 +345,10 @@ static int enter_ns(char *why, size_t cap)
     }
     snprintf(g_describe, sizeof g_describe,
              "ns: each program under bubblewrap (its own user, PID and mount namespaces, "
-             "nothing but its own folder and the system's libraries), on a private loopback");
+             "nothing but its own folder and the system's libraries), on a private loopback%s",
+             g_has_disable_userns ? ""
+                                  : " (this bubblewrap is older than 0.8: programs may make "
+                                    "user namespaces of their own, with no more rights here)");
     g_mode = HN_SANDBOX_NS;
     return 0;
 }
@@ -322,6 +386,43 @@ static int enter_user(char *why, size_t cap)
     return 0;
 }
 
+/* Whether enter_ns() would work, found out in a child process that leaves
+ * this one as it was: 0, or -1 with the reason. */
+static int probe_ns(char *why, size_t cap)
+{
+    int pipefd[2];
+    if (pipe2(pipefd, O_CLOEXEC) < 0) {
+        snprintf(why, cap, "pipe2: %s", strerror(errno));
+        return -1;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(pipefd[0]);
+        char reason[512] = "";
+        int rc = enter_ns(reason, sizeof reason);
+        if (rc < 0 && write(pipefd[1], reason, strlen(reason)) < 0)
+            _exit(2);
+        _exit(rc == 0 ? 0 : 1);
+    }
+    close(pipefd[1]);
+    char reason[512] = "";
+    size_t used = 0;
+    ssize_t got;
+    while (used < sizeof reason - 1 &&
+           ((got = read(pipefd[0], reason + used, sizeof reason - 1 - used)) > 0 ||
+            (got < 0 && errno == EINTR)))
+        used += got > 0 ? (size_t)got : 0;
+    reason[used] = '\0';
+    close(pipefd[0]);
+    int status = 0;
+    if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+        WEXITSTATUS(status) != 0) {
+        snprintf(why, cap, "%s", reason[0] ? reason : "the namespaces could not be made");
+        return -1;
+    }
+    return 0;
+}
+
 int hn_sandbox_enter(char *why, size_t cap)
 {
     const char *want = getenv("SOCKLAB_SANDBOX");
@@ -332,11 +433,12 @@ int hn_sandbox_enter(char *why, size_t cap)
     if (strcmp(want, "user") == 0)
         return enter_user(why, cap);
     if (strcmp(want, "auto") == 0) {
+        /* Try "ns" in a child first: a process that has entered a user
+         * namespace is no longer the machine's root, and could not fall
+         * back to "user" any more. */
         char ns_why[512];
-        if (enter_ns(ns_why, sizeof ns_why) == 0)
+        if (probe_ns(ns_why, sizeof ns_why) == 0 && enter_ns(ns_why, sizeof ns_why) == 0)
             return 0;
-        /* private_network() may have half-succeeded: a process that has
-         * entered a user namespace is no longer the machine's root. */
         if (!g_in_userns && enter_user(why, cap) == 0) {
             size_t used = strlen(g_describe);
             snprintf(g_describe + used, sizeof g_describe - used,
