@@ -9,8 +9,13 @@
  *   free-port            print a TCP port on 127.0.0.1 that nothing listens on
  *   closed -p P          connect() to that closed port: SYN answered by RST
  *   udp-closed -p P      one datagram to a closed UDP port: ICMP port unreachable
- *   bytewise -p P [-n] T write T one byte per send() (-n: with TCP_NODELAY),
- *                        so Nagle's algorithm has small writes to coalesce
+ *   bytewise -p P [-n] [-w] T  write T one byte per send() (-n: with
+ *                        TCP_NODELAY), so Nagle's algorithm has small writes
+ *                        to coalesce; -w: before each send() and the FIN,
+ *                        wait until the kernel has sent every earlier byte
+ *                        (SIOCOUTQNSD reads 0), so no write is merged into
+ *                        one still queued (autocorking, a full congestion
+ *                        window) and each leaves as its own segment
  *   burst -p P T         write T (several lines) in one send()
  *   hold -p P -s S       connect and stay silent for S seconds, then close
  *   slow-reader -p P -s S  shrink SO_RCVBUF, then read nothing for S seconds:
@@ -33,12 +38,14 @@
 
 #include <errno.h>
 #include <arpa/inet.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -46,7 +53,7 @@
 static const char usage[] =
     "free-port\n"
     "       capture-exchange closed|udp-closed -p PORT\n"
-    "       capture-exchange bytewise [-n] -p PORT TEXT\n"
+    "       capture-exchange bytewise [-n] [-w] -p PORT TEXT\n"
     "       capture-exchange burst -p PORT TEXT\n"
     "       capture-exchange hold|slow-reader -p PORT -s SECONDS\n"
     "       capture-exchange flood -p PORT -c LINES\n"
@@ -59,6 +66,7 @@ struct opts {
     const char *addr;
     const char *port;
     bool nodelay;
+    bool wait_sent;
     long seconds;
     long count;
     const char *text;
@@ -232,6 +240,31 @@ static int cmd_udp_closed(const struct opts *o)
     return 0;
 }
 
+/* Wait until the kernel has sent every byte written to fd (none left
+ * unsent in its send queue; sent bytes may still await their ACK), polling
+ * SIOCOUTQNSD. Even with TCP_NODELAY a write can join one still queued: Linux
+ * corks small writes while an earlier one is in the device queue
+ * (tcp_autocorking), and queues them all while the congestion window (10
+ * segments at first) is full of unacknowledged ones, which a busy machine's
+ * late ACKs bring about. Exit 3 when it is not all sent within IO_TIMEOUT_S. */
+static void wait_sent(int fd)
+{
+    double deadline = now_s() + IO_TIMEOUT_S;
+    for (;;) {
+        int unsent = 0;
+        if (ioctl(fd, SIOCOUTQNSD, &unsent) < 0)
+            sl_die_errno("ioctl SIOCOUTQNSD");
+        if (unsent == 0)
+            return;
+        if (now_s() > deadline) {
+            fprintf(stderr, "capture-exchange: %d bytes still unsent after %d s\n", unsent, IO_TIMEOUT_S);
+            exit(3);
+        }
+        struct timespec ts = {.tv_nsec = 100000};   /* 0.1 ms */
+        nanosleep(&ts, NULL);
+    }
+}
+
 static int cmd_bytewise(const struct opts *o)
 {
     char *text = strdup(o->text);
@@ -240,9 +273,14 @@ static int cmd_bytewise(const struct opts *o)
     int one = 1;
     if (o->nodelay && setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0)
         sl_die_errno("setsockopt TCP_NODELAY");
-    for (size_t i = 0; i < len; i++)
+    for (size_t i = 0; i < len; i++) {
+        if (o->wait_sent)
+            wait_sent(fd);
         if (send(fd, text + i, 1, 0) != 1)
             sl_die_errno("send");
+    }
+    if (o->wait_sent)
+        wait_sent(fd);
     if (shutdown(fd, SHUT_WR) < 0)
         sl_die_errno("shutdown");
     drain(fd, true);
@@ -397,11 +435,12 @@ int main(int argc, char **argv)
     struct opts o = {.addr = "127.0.0.1", .port = NULL, .seconds = 1, .count = 100};
     int c;
     optind = 2;
-    while ((c = getopt(argc, argv, "a:p:ns:c:")) != -1) {
+    while ((c = getopt(argc, argv, "a:p:nws:c:")) != -1) {
         switch (c) {
         case 'a': o.addr = optarg; break;
         case 'p': o.port = optarg; break;
         case 'n': o.nodelay = true; break;
+        case 'w': o.wait_sent = true; break;
         case 's':
             if (sl_parse_int(optarg, 0, 60, &o.seconds) < 0)
                 sl_usage_error(usage, "bad seconds '%s' (0 to 60)", optarg);
