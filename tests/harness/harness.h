@@ -845,6 +845,25 @@ int hn_sandbox_drop_privileges(void);
 uid_t hn_sandbox_uid(void);
 
 /**
+ * @brief In `user` mode, a Landlock ruleset (landlock(7)) that lets a
+ *        program read only the system's files, /proc, /dev and @p view's
+ *        paths, write only @p view's writable paths, and (Landlock 6)
+ *        signal only its own processes.
+ * @param view what the program may see besides the system.
+ * @return the ruleset's descriptor, for hn_sandbox_restrict() in the child;
+ *         -1 in other modes or where the kernel has no Landlock.
+ */
+int hn_sandbox_landlock(const struct hn_sandbox_view *view);
+
+/**
+ * @brief Put the calling process under @p ruleset for good (the process
+ *        must have no new privileges, or CAP_SYS_ADMIN). Async-signal-safe.
+ * @param ruleset from hn_sandbox_landlock(), or -1 for nothing.
+ * @return 0, or -1 with errno set.
+ */
+int hn_sandbox_restrict(int ruleset);
+
+/**
  * @brief prlimit(2) on a program under test, also in `user` mode on a
  *        machine whose root lacks CAP_SYS_RESOURCE (then a helper process
  *        asks as the program's own user, which may lower its limits).

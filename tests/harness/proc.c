@@ -264,7 +264,7 @@ static char **child_env(bool no_shim, bool sandboxed)
 
 /* In the child, between fork() and execve(): async-signal-safe calls only. */
 static void child_setup(pid_t parent, int in, int out, int err, const char *in_path,
-                        const char *out_path, bool as_other_user)
+                        const char *out_path, bool as_other_user, int ruleset)
 {
     setpgid(0, 0);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -277,6 +277,9 @@ static void child_setup(pid_t parent, int in, int out, int err, const char *in_p
     if (in < 0 || out < 0)
         _exit(127);
     if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
+        _exit(127);
+    if (ruleset >= 0 && (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+                         hn_sandbox_restrict(ruleset) < 0))
         _exit(127);
     syscall(SYS_close_range, 3U, ~0U, 0U);
 
@@ -344,28 +347,34 @@ static size_t sandbox_logs(const char **out, size_t cap)
     return n;
 }
 
-/* The bubblewrap command line that runs path (a program of the submission)
- * with argv's arguments: it sees its own folder and the fault shim
- * read-only, and the shim's logs. */
-static void boxed_argv(const char *path, const char *const *argv, const char **out, size_t cap,
-                       char *store, size_t store_cap)
+/* What a program of the submission at path sees: its own folder and the
+ * fault shim read-only, and the shim's logs. Returns its real path. */
+static const char *program_view(const char *path, struct hn_sandbox_view *view)
 {
     static char real[4096], dir[4096], shim[4096];
     if (!realpath(path, real))
         hn_fail("harness: realpath %s: %s", path, strerror(errno));
     snprintf(dir, sizeof dir, "%s", real);
     *strrchr(dir, '/') = '\0';
-    struct hn_sandbox_view view;
-    memset(&view, 0, sizeof view);
+    memset(view, 0, sizeof *view);
     size_t ro = 0;
-    view.read_only[ro++] = dir[0] ? dir : "/";
+    view->read_only[ro++] = dir[0] ? dir : "/";
     const char *set = getenv("SOCKLAB_SHIM");
     if (set && *set && realpath(set, shim))
-        view.read_only[ro++] = shim;
-    sandbox_logs(view.writable, HN_SANDBOX_MAX_PATHS);
+        view->read_only[ro++] = shim;
+    sandbox_logs(view->writable, HN_SANDBOX_MAX_PATHS);
+    return real;
+}
+
+/* The bubblewrap command line that runs path (a program of the submission)
+ * with argv's arguments, in its program_view(). */
+static void boxed_argv(const char *path, const char *const *argv, const char **out, size_t cap,
+                       char *store, size_t store_cap)
+{
+    struct hn_sandbox_view view;
     const char *cmd[64];
     size_t n = 0;
-    cmd[n++] = real;
+    cmd[n++] = program_view(path, &view);
     for (size_t i = 1; argv[i] && n < HN_COUNT(cmd) - 1; i++)
         cmd[n++] = argv[i];
     cmd[n] = NULL;
@@ -448,9 +457,11 @@ struct hn_proc *hn_spawn(const char *prog, const char *const *args,
     static char box_store[16384];
     if (mode == HN_SANDBOX_NS)
         boxed_argv(path, argv, box, HN_COUNT(box), box_store, sizeof box_store);
-    else if (mode == HN_SANDBOX_USER) {
-        const char *logs[4];
-        sandbox_logs(logs, HN_COUNT(logs));
+    int ruleset = -1;
+    if (mode == HN_SANDBOX_USER) {
+        struct hn_sandbox_view view;
+        program_view(path, &view);
+        ruleset = hn_sandbox_landlock(&view);
     }
 
     struct hn_proc *p = calloc(1, sizeof *p);
@@ -479,7 +490,7 @@ struct hn_proc *hn_spawn(const char *prog, const char *const *args,
         hn_fail("harness: fork: %s", strerror(errno));
     if (pid == 0) {
         child_setup(parent, in[0], out[1], err[1], opts->stdin_path, opts->stdout_path,
-                    mode == HN_SANDBOX_USER);
+                    mode == HN_SANDBOX_USER, ruleset);
         if (mode == HN_SANDBOX_NS)
             execve(box[0], (char *const *)box, env);
         else
@@ -489,6 +500,8 @@ struct hn_proc *hn_spawn(const char *prog, const char *const *args,
             _exit(127);
         _exit(127);
     }
+    if (ruleset >= 0)
+        close(ruleset);
     setpgid(pid, pid); /* also here, so that it holds before we signal it */
     register_group(pid);
     free(env);

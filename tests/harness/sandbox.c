@@ -67,6 +67,8 @@ static char g_describe[1024] = "off: submitted programs run as the grader";
 static bool g_in_userns;
 static uid_t g_user_uid = DEFAULT_USER_UID;
 
+static int landlock_abi(void);
+
 enum hn_sandbox_mode hn_sandbox_mode(void) { return g_mode; }
 const char *hn_sandbox_describe(void) { return g_describe; }
 
@@ -375,10 +377,16 @@ static int enter_user(char *why, size_t cap)
         snprintf(why, cap, "%s", lo);
         return -1;
     }
+    bool landlock = landlock_abi() >= 1;
     snprintf(g_describe, sizeof g_describe,
-             "user: each program runs as uid %d with no new privileges; it can read what that "
-             "user may read on this machine%s",
+             "user: each program runs as uid %d with no new privileges; %s%s",
              (int)g_user_uid,
+             !landlock ? "it can read what that user may read on this machine (no Landlock here)"
+             : landlock_abi() >= 6
+                 ? "Landlock lets it read only the system's files and its own, and signal only "
+                   "its own processes"
+                 : "Landlock lets it read only the system's files and its own (but signal any "
+                   "process of that user: Landlock is older than 6 here)",
              private_net ? ", on a private loopback"
                          : ", and reach services on this machine's loopback (no network "
                            "namespace could be made)");
@@ -495,9 +503,11 @@ static int tool_usage(const char *prog)
 /* Run cmd in the sandbox with view, no network at all; its exit status. */
 static int run_boxed(char *const *cmd, const struct hn_sandbox_view *view)
 {
-    static char *const CLEAN_ENV[] = { "PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8",
-                                       NULL };
+    static char tmpdir[4200];
+    static char *CLEAN_ENV[] = { "PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8", NULL,
+                                 NULL };
     const char *argv[200];
+    int ruleset = -1;
     static char store[16384];
     if (g_mode == HN_SANDBOX_NS)
         hn_sandbox_argv((const char *const *)cmd, view, argv, HN_COUNT(argv), store,
@@ -508,6 +518,13 @@ static int run_boxed(char *const *cmd, const struct hn_sandbox_view *view)
                 fprintf(stderr, "sandbox: chown %s: %s\n", view->writable[i], strerror(errno));
                 return 125;
             }
+        /* No /tmp of its own here: the compiler's scratch files go to the
+         * first folder it may write. */
+        if (view->writable[0]) {
+            snprintf(tmpdir, sizeof tmpdir, "TMPDIR=%s", view->writable[0]);
+            CLEAN_ENV[2] = tmpdir;
+        }
+        ruleset = hn_sandbox_landlock(view);
     }
     pid_t pid = fork();
     if (pid < 0) {
@@ -519,13 +536,18 @@ static int run_boxed(char *const *cmd, const struct hn_sandbox_view *view)
         if (g_mode == HN_SANDBOX_NS) {
             execve(BWRAP, (char *const *)argv, CLEAN_ENV);
         } else {
-            if ((view->cwd && chdir(view->cwd) < 0) || hn_sandbox_drop_privileges() < 0)
+            if ((view->cwd && chdir(view->cwd) < 0) ||
+                (ruleset >= 0 && (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+                                  hn_sandbox_restrict(ruleset) < 0)) ||
+                hn_sandbox_drop_privileges() < 0)
                 _exit(125);
             execve(cmd[0], cmd, CLEAN_ENV);
         }
         fprintf(stderr, "sandbox: %s: %s\n", cmd[0], strerror(errno));
         _exit(127);
     }
+    if (ruleset >= 0)
+        close(ruleset);
     int status;
     while (waitpid(pid, &status, 0) < 0)
         if (errno != EINTR)
@@ -599,4 +621,112 @@ int hn_prlimit(pid_t pid, int resource, const struct rlimit *limit)
         return 0;
     errno = WIFEXITED(status) && WEXITSTATUS(status) != 255 ? WEXITSTATUS(status) : EPERM;
     return -1;
+}
+
+/* ------------------------------------------------------- Landlock, in "user" */
+
+/* Landlock (landlock(7)) lets a process give up filesystem rights for good,
+ * with no namespace and no privilege: in "user" mode, where nothing else
+ * hides the machine's files, each program may then read only the system's
+ * libraries, /etc, /proc, /dev and its own files, write only what the test
+ * gave it, and (Landlock 6) signal only its own processes. The kernel's
+ * own header may be older than the kernel: the values are the ABI's. */
+#define LL_CREATE_RULESET_VERSION (1U << 0)
+#define LL_RULE_PATH_BENEATH 1
+#define LL_FS_EXECUTE (1ULL << 0)
+#define LL_FS_WRITE_FILE (1ULL << 1)
+#define LL_FS_READ_FILE (1ULL << 2)
+#define LL_FS_READ_DIR (1ULL << 3)
+#define LL_FS_ALL_V1 ((1ULL << 13) - 1) /* execute .. make_sym */
+#define LL_FS_REFER (1ULL << 13)        /* ABI 2 */
+#define LL_FS_TRUNCATE (1ULL << 14)     /* ABI 3 */
+#define LL_FS_IOCTL_DEV (1ULL << 15)    /* ABI 5 */
+#define LL_SCOPE_ABSTRACT_UNIX (1ULL << 0) /* ABI 6 */
+#define LL_SCOPE_SIGNAL (1ULL << 1)        /* ABI 6 */
+#define LL_FILE_RIGHTS (LL_FS_EXECUTE | LL_FS_WRITE_FILE | LL_FS_READ_FILE | LL_FS_TRUNCATE | \
+                        LL_FS_IOCTL_DEV)
+
+struct ll_ruleset_attr {
+    uint64_t handled_access_fs;
+    uint64_t handled_access_net;
+    uint64_t scoped;
+};
+
+struct ll_path_beneath_attr {
+    uint64_t allowed_access;
+    int32_t parent_fd;
+} __attribute__((packed));
+
+static int g_landlock_abi = -1; /* unknown until asked */
+
+static int landlock_abi(void)
+{
+    if (g_landlock_abi < 0) {
+        long abi = syscall(SYS_landlock_create_ruleset, NULL, 0, LL_CREATE_RULESET_VERSION);
+        g_landlock_abi = abi > 0 ? (int)abi : 0;
+    }
+    return g_landlock_abi;
+}
+
+/* Allow rights (those the ruleset handles) beneath path; a file gets only
+ * the rights a file can have. A path that does not exist is skipped. */
+static int ll_allow(int ruleset, const char *path, uint64_t rights, uint64_t handled)
+{
+    int fd = open(path, O_PATH | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? 0 : -1;
+    struct stat st;
+    if (fstat(fd, &st) == 0 && !S_ISDIR(st.st_mode))
+        rights &= LL_FILE_RIGHTS;
+    struct ll_path_beneath_attr rule = { rights & handled, fd };
+    int rc = (int)syscall(SYS_landlock_add_rule, ruleset, LL_RULE_PATH_BENEATH, &rule, 0);
+    close(fd);
+    return rc;
+}
+
+int hn_sandbox_landlock(const struct hn_sandbox_view *view)
+{
+    int abi = landlock_abi();
+    if (g_mode != HN_SANDBOX_USER || abi < 1)
+        return -1;
+    struct ll_ruleset_attr attr = { LL_FS_ALL_V1, 0, 0 };
+    size_t size = sizeof attr.handled_access_fs;
+    if (abi >= 2)
+        attr.handled_access_fs |= LL_FS_REFER;
+    if (abi >= 3)
+        attr.handled_access_fs |= LL_FS_TRUNCATE;
+    if (abi >= 5)
+        attr.handled_access_fs |= LL_FS_IOCTL_DEV;
+    if (abi >= 6) {
+        attr.scoped = LL_SCOPE_SIGNAL | LL_SCOPE_ABSTRACT_UNIX;
+        size = sizeof attr;
+    }
+    int ruleset = (int)syscall(SYS_landlock_create_ruleset, &attr, size, 0);
+    if (ruleset < 0)
+        return -1;
+    const uint64_t handled = attr.handled_access_fs;
+    const uint64_t read = LL_FS_EXECUTE | LL_FS_READ_FILE | LL_FS_READ_DIR;
+    static const char *const SYSTEM[] = { "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64",
+                                          "/libx32", "/etc", "/proc", NULL };
+    int rc = 0;
+    for (const char *const *p = SYSTEM; *p && rc == 0; p++)
+        rc = ll_allow(ruleset, *p, read, handled);
+    if (rc == 0)
+        rc = ll_allow(ruleset, "/dev", read | LL_FS_WRITE_FILE | LL_FS_IOCTL_DEV, handled);
+    for (size_t i = 0; view && rc == 0 && i < HN_SANDBOX_MAX_PATHS && view->read_only[i]; i++)
+        rc = ll_allow(ruleset, view->read_only[i], read, handled);
+    for (size_t i = 0; view && rc == 0 && i < HN_SANDBOX_MAX_PATHS && view->writable[i]; i++)
+        rc = ll_allow(ruleset, view->writable[i], handled, handled);
+    if (rc < 0) {
+        close(ruleset);
+        return -1;
+    }
+    return ruleset;
+}
+
+int hn_sandbox_restrict(int ruleset)
+{
+    if (ruleset < 0)
+        return 0;
+    return (int)syscall(SYS_landlock_restrict_self, ruleset, 0);
 }
