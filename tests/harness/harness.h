@@ -728,6 +728,21 @@ long hn_rss_kib(pid_t pid);
 long hn_status_kib(pid_t pid, const char *field);
 
 /**
+ * @brief How many thread stacks pthreads has mapped in a process: the
+ *        anonymous one-page guards (`---p`) of /proc/PID/maps, one below
+ *        each stack.
+ *
+ * A thread that ended unjoined and undetached keeps its stack and its
+ * guard, so the count grows by one per such thread; a joined or detached
+ * thread's stack is unmapped or reused by the next thread. Unlike VmSize,
+ * the count does not move when malloc opens another arena (64 MiB of
+ * address space each) for threads that overlap.
+ * @param pid the process.
+ * @return the number of stacks, or -1 when the maps cannot be read.
+ */
+int hn_thread_stacks(pid_t pid);
+
+/**
  * @brief The signals thread @p tid of process @p pid blocks (`SigBlk:` of
  *        /proc/PID/task/TID/status), bit N-1 for signal N.
  * @param pid the process.

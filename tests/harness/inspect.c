@@ -8,6 +8,10 @@
 #include "harness.h"
 
 #include <dirent.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 /* Read a small /proc file into buf; its length, or -1. */
@@ -333,6 +337,32 @@ long hn_status_kib(pid_t pid, const char *field)
     }
     fclose(f);
     return value;
+}
+
+int hn_thread_stacks(pid_t pid)
+{
+    char path[64], line[512];
+    snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return -1;
+    unsigned long page = (unsigned long)sysconf(_SC_PAGESIZE);
+    int stacks = 0;
+    while (fgets(line, sizeof line, f) != NULL) {
+        unsigned long start, end, offset, inode;
+        char perms[8], dev[16];
+        int used = 0;
+        if (sscanf(line, "%lx-%lx %7s %lx %15s %lu %n", &start, &end, perms, &offset, dev,
+                   &inode, &used) < 6)
+            continue;
+        /* pthreads puts one inaccessible page below each stack it maps;
+         * nothing else in a process maps a lone anonymous page like it. */
+        bool anonymous = inode == 0 && (line[used] == '\n' || line[used] == '\0');
+        if (anonymous && strcmp(perms, "---p") == 0 && end - start == page)
+            stacks++;
+    }
+    fclose(f);
+    return stacks;
 }
 
 long long hn_thread_sigblk(pid_t pid, pid_t tid)
