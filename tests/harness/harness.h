@@ -642,6 +642,19 @@ long hn_context_switches(pid_t pid);
 int hn_children(pid_t pid, pid_t *out, int max);
 
 /**
+ * @brief The processes below a process: its children, their children, and
+ *        so on, read from /proc in one pass.
+ *
+ * Unlike hn_children(), it reaches a whole chain or tree at once, so that
+ * one sweep can end every process a program left behind.
+ * @param pid the process whose descendants are wanted.
+ * @param out receives up to max process ids, parents before children.
+ * @param max room in out.
+ * @return how many descendants there are (possibly more than max), or -1.
+ */
+int hn_descendants(pid_t pid, pid_t *out, int max);
+
+/**
  * @brief How many of @p pid's descriptors link to @p target in /proc/PID/fd.
  *
  * An epoll instance links to `anon_inode:[eventpoll]`, an io_uring to

@@ -188,6 +188,59 @@ int hn_children(pid_t pid, pid_t *out, int max)
     return for_children(pid, out, max, false);
 }
 
+int hn_descendants(pid_t pid, pid_t *out, int max)
+{
+    DIR *d = opendir("/proc");
+    if (!d)
+        return -1;
+    /* Every process and its parent, read in one pass. */
+    size_t cap = 1024, count = 0;
+    pid_t(*pairs)[2] = malloc(cap * sizeof *pairs);
+    struct dirent *e;
+    while (pairs != NULL && (e = readdir(d))) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        char path[300], st;
+        pid_t ppid;
+        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+        if (read_stat(path, &st, &ppid, NULL) < 0)
+            continue;
+        if (count == cap) {
+            pid_t(*more)[2] = realloc(pairs, 2 * cap * sizeof *pairs);
+            if (more == NULL)
+                break;
+            pairs = more;
+            cap *= 2;
+        }
+        pairs[count][0] = (pid_t)atoi(e->d_name);
+        pairs[count][1] = ppid;
+        count++;
+    }
+    closedir(d);
+    if (pairs == NULL)
+        return -1;
+    /* Breadth first: out[] (or, past max, a copy of its own) is the queue. */
+    pid_t *queue = malloc((count + 1) * sizeof *queue);
+    if (queue == NULL) {
+        free(pairs);
+        return -1;
+    }
+    size_t head = 0, tail = 0;
+    queue[tail++] = pid;
+    while (head < tail) {
+        pid_t parent = queue[head++];
+        for (size_t i = 0; i < count && tail <= count; i++)
+            if (pairs[i][1] == parent && pairs[i][0] != pid)
+                queue[tail++] = pairs[i][0];
+    }
+    int n = (int)(tail - 1);
+    for (int i = 0; i < n && i < max; i++)
+        out[i] = queue[i + 1];
+    free(queue);
+    free(pairs);
+    return n;
+}
+
 int hn_zombies(pid_t pid)
 {
     return for_children(pid, NULL, 0, true);

@@ -50,15 +50,17 @@ int hn_ms(int ms)
 
 /* ---------------------------------------------------------------- cleanup */
 
-/* Kill and reap every process that has become our child: the orphans of the
- * last test. Returns how many there were. */
+/* Kill and reap every process below us: the orphans of the last test, which
+ * have become our children, and all they started, in one sweep (a chain of
+ * a thousand processes, each the parent of the next, ends at once, not one
+ * link per sweep). Returns how many there were. */
 static int reap_orphans(void)
 {
-    pid_t kids[256];
-    int n = hn_children(getpid(), kids, (int)HN_COUNT(kids));
-    int shown = n < (int)HN_COUNT(kids) ? n : (int)HN_COUNT(kids);
+    static pid_t procs[4096];
+    int n = hn_descendants(getpid(), procs, (int)HN_COUNT(procs));
+    int shown = n < (int)HN_COUNT(procs) ? n : (int)HN_COUNT(procs);
     for (int i = 0; i < shown; i++)
-        kill(kids[i], SIGKILL);
+        kill(procs[i], SIGKILL);
     while (waitpid(-1, NULL, WNOHANG) > 0)
         ;
     return n;
