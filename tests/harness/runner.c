@@ -232,20 +232,50 @@ static void print_result(const struct hn_test *t, bool pass, const char *msg)
         print_indented(msg);
 }
 
+/* The test whose failure the student should fix first: the first to fail,
+ * in the order of the guide's steps. NULL when none failed. */
+static const struct hn_test *first_failure(TestResult **results, int n)
+{
+    for (int i = 0; i < n; i++) {
+        const struct hn_test *t = test_of(results[i]);
+        if (t && tr_rtype(results[i]) != CK_PASS)
+            return t;
+    }
+    return NULL;
+}
+
+/* Whether a later failure probably follows from the first: both send the
+ * student to the same section of the guide, as every test of one framing
+ * or one protocol step does. */
+static bool follows_from(const struct hn_test *t, const struct hn_test *first)
+{
+    return first != NULL && t != first && t->hint != NULL && first->hint != NULL &&
+           strcmp(t->hint, first->hint) == 0;
+}
+
 static int report(SRunner *sr)
 {
     int n = srunner_ntests_run(sr);
     TestResult **results = srunner_results(sr);
     struct hn_outcome *outcomes = calloc((size_t)n + 1, sizeof *outcomes);
     size_t count = 0;
-    int passed = 0, failed = 0, points = 0, max_points = 0;
+    int passed = 0, failed = 0, points = 0, max_points = 0, following = 0;
+    const struct hn_test *first = first_failure(results, n);
     for (int i = 0; i < n; i++) {
         const struct hn_test *t = test_of(results[i]);
         if (!t)
             continue;
         bool pass = tr_rtype(results[i]) == CK_PASS;
-        char buf[1024];
+        char buf[1024], noted[1400];
         const char *msg = pass ? "" : failure_message(t, results[i], buf, sizeof buf);
+        if (!pass && follows_from(t, first)) {
+            snprintf(noted, sizeof noted,
+                     "%s\n(this may follow from the first failure, %s, which checks the same "
+                     "step: fix that one first, then run again)",
+                     msg, first->name);
+            msg = noted;
+            following++;
+        }
         print_result(t, pass, msg);
         if (outcomes != NULL)
             outcomes[count++] = (struct hn_outcome){ t, pass, strdup(msg) };
@@ -258,6 +288,17 @@ static int report(SRunner *sr)
         }
     }
     free(results);
+    if (failed > 1) {
+        char hint[512];
+        hn_format_hint(first, hint, sizeof hint);
+        printf("\n%d tests failed. Start with the first, %s (%s): one bug early on, in "
+               "reading the stream or in the first step, fails many of the tests after it.",
+               failed, first->name, hint + strlen("hint: "));
+        if (following > 0)
+            printf(" %d of the later failures send you to the same section and may all "
+                   "follow from it.", following);
+        printf("\n");
+    }
     printf("\n");
     fflush(stdout);
     srunner_print(sr, CK_MINIMAL);
