@@ -291,12 +291,15 @@ static int report(SRunner *sr)
     if (failed > 1) {
         char hint[512];
         hn_format_hint(first, hint, sizeof hint);
-        printf("\n%d tests failed. Start with the first, %s (%s): one bug early on, in "
-               "reading the stream or in the first step, fails many of the tests after it.",
+        printf("\n%d tests failed. Start with the first, %s (%s): one bug early on, such "
+               "as how the stream is read, often fails many of the tests after it.",
                failed, first->name, hint + strlen("hint: "));
         if (following > 0)
-            printf(" %d of the later failures send you to the same section and may all "
-                   "follow from it.", following);
+            printf(following == 1 ? " %d later failure sends you to the same section and may "
+                                    "follow from it."
+                                  : " %d later failures send you to the same section and may "
+                                    "all follow from it.",
+                   following);
         printf("\n");
     }
     printf("\n");
