@@ -219,7 +219,7 @@ int hn_descendants(pid_t pid, pid_t *out, int max)
     closedir(d);
     if (pairs == NULL)
         return -1;
-    /* Breadth first: out[] (or, past max, a copy of its own) is the queue. */
+    /* Breadth first, from pid down: parents come before their children. */
     pid_t *queue = malloc((count + 1) * sizeof *queue);
     if (queue == NULL) {
         free(pairs);

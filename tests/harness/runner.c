@@ -233,7 +233,7 @@ static void print_result(const struct hn_test *t, bool pass, const char *msg)
 }
 
 /* The test whose failure the student should fix first: the first to fail,
- * in the order of the guide's steps. NULL when none failed. */
+ * in the order the tests ran (the tables' order). NULL when none failed. */
 static const struct hn_test *first_failure(TestResult **results, int n)
 {
     for (int i = 0; i < n; i++) {

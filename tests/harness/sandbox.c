@@ -377,12 +377,12 @@ static int enter_user(char *why, size_t cap)
         snprintf(why, cap, "%s", lo);
         return -1;
     }
-    bool landlock = landlock_abi() >= 1;
+    int abi = landlock_abi();
     snprintf(g_describe, sizeof g_describe,
              "user: each program runs as uid %d with no new privileges; %s%s",
              (int)g_user_uid,
-             !landlock ? "it can read what that user may read on this machine (no Landlock here)"
-             : landlock_abi() >= 6
+             abi < 1 ? "it can read what that user may read on this machine (no Landlock here)"
+             : abi >= 6
                  ? "Landlock lets it read only the system's files and its own, and signal only "
                    "its own processes"
                  : "Landlock lets it read only the system's files and its own (but signal any "
